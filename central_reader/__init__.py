@@ -1,0 +1,7 @@
+"""Central reading service of the county ECG network."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

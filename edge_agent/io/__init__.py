@@ -1,0 +1,1 @@
+"""Readers and writers of cart export formats into the array contract."""

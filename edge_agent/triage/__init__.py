@@ -1,0 +1,1 @@
+"""Triage: STEMI and critical-rhythm rules plus the ONNX model."""
