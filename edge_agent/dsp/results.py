@@ -93,12 +93,18 @@ class Beats:
 
 @dataclass(frozen=True, slots=True)
 class MedianBeat:
-    """Representative beat per lead, shape (leads, n); ``r_index`` is the R sample in it."""
+    """Representative beat per lead, shape (leads, n); ``r_index`` is the R sample in it.
+
+    ``lags`` (optional, one per beat of the record) is the beat-to-beat alignment shift in
+    samples: sample ``k`` of the median beat corresponds to sample
+    ``rpeaks[i] + lags[i] + k - r_index`` of beat ``i``. ``None`` means no alignment (0).
+    """
 
     waveform: NDArray[np.float64]
     r_index: int
     n_beats: int
     fs: float
+    lags: NDArray[np.int64] | None = None
 
 
 @dataclass(frozen=True, slots=True)
