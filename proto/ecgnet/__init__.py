@@ -1,0 +1,1 @@
+"""ecg-network wire contract: generated code (``ecgnet.v1``) and the waveform codec."""
