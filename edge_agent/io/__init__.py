@@ -1,1 +1,86 @@
-"""Readers and writers of cart export formats into the array contract."""
+"""Readers and writers of cart export formats into the array contract.
+
+Every reader returns an :class:`EcgRecord` (signal ``(leads, samples)`` float64 in mV,
+``fs`` in Hz, normalised lead names, demographics when the format carries them) and turns
+every malformed input into a :class:`~edge_agent.errors.RecordFormatError` naming the file
+and the problem (:class:`~edge_agent.errors.UnsupportedFormatError` for formats not read).
+
+Lead names: ``I, II, III, aVR, aVL, aVF, V1-V6`` whatever the file's spelling (``MLII``,
+``avf``, ``v3``...); leads outside these twelve (Frank ``vx``, ``V3R``, ``V4R``...) are
+kept under their own stripped name. Duplicate names (after normalisation) are rejected.
+
+Formats: WFDB (``.hea`` + ``.dat``/``.mat``).
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+
+from edge_agent.errors import RecordFormatError, UnsupportedFormatError
+from edge_agent.io.record import EcgRecord, build_record
+from edge_agent.io.wfdb_reader import WFDB_SUFFIXES, read_wfdb, record_stem
+
+__all__ = [
+    "EcgRecord",
+    "build_record",
+    "iter_record_paths",
+    "read_record",
+    "read_wfdb",
+]
+
+_OTHER_SUFFIXES: tuple[str, ...] = ()
+
+
+def read_record(path: str | PathLike[str]) -> EcgRecord:
+    """Read any supported cart export, choosing the reader by extension (then content).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A WFDB ``.hea``/``.dat``/``.mat`` file or record stem.
+
+    Raises
+    ------
+    RecordFormatError
+        The file is missing or malformed (message names the file and the problem).
+    UnsupportedFormatError
+        The file is of a format not read here.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in WFDB_SUFFIXES or (not p.exists() and _has_header(p)):
+        return read_wfdb(p)
+    if not p.is_file():
+        raise RecordFormatError(
+            "file not found", path=str(p), expected="an existing file", got="no such file"
+        )
+    raise UnsupportedFormatError(
+        "unsupported record format",
+        path=str(p),
+        expected="WFDB (.hea/.dat/.mat)",
+        got=f"suffix {suffix!r}" if suffix else "no suffix",
+    )
+
+
+def _has_header(p: Path) -> bool:
+    stem = record_stem(p)
+    return stem.with_name(stem.name + ".hea").is_file()
+
+
+def iter_record_paths(path_or_dir: str | PathLike[str]) -> list[Path]:
+    """List the records to read under a file or directory (not recursive), sorted.
+
+    A WFDB record appears once, as its ``.hea`` file (whatever data files it has).
+    A file path is returned as is (a WFDB ``.dat``/``.mat`` as its ``.hea``).
+    """
+    p = Path(path_or_dir)
+    if not p.is_dir():
+        if p.suffix.lower() in (".dat", ".mat"):
+            return [p.with_suffix(".hea")]
+        return [p]
+    found = {q for q in p.iterdir() if q.is_file() and q.suffix.lower() == ".hea"}
+    found.update(
+        q for q in p.iterdir() if q.is_file() and q.suffix.lower() in _OTHER_SUFFIXES
+    )
+    return sorted(found)
