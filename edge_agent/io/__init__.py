@@ -9,7 +9,7 @@ Lead names: ``I, II, III, aVR, aVL, aVF, V1-V6`` whatever the file's spelling (`
 ``avf``, ``v3``...); leads outside these twelve (Frank ``vx``, ``V3R``, ``V4R``...) are
 kept under their own stripped name. Duplicate names (after normalisation) are rejected.
 
-Formats: WFDB (``.hea`` + ``.dat``/``.mat``).
+Formats: WFDB (``.hea`` + ``.dat``/``.mat``), HL7 aECG (``.xml``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from os import PathLike
 from pathlib import Path
 
 from edge_agent.errors import RecordFormatError, UnsupportedFormatError
+from edge_agent.io.aecg_reader import read_aecg
 from edge_agent.io.record import EcgRecord, build_record
 from edge_agent.io.wfdb_reader import WFDB_SUFFIXES, read_wfdb, record_stem
 
@@ -25,11 +26,12 @@ __all__ = [
     "EcgRecord",
     "build_record",
     "iter_record_paths",
+    "read_aecg",
     "read_record",
     "read_wfdb",
 ]
 
-_OTHER_SUFFIXES: tuple[str, ...] = ()
+_OTHER_SUFFIXES: tuple[str, ...] = (".xml",)
 
 
 def read_record(path: str | PathLike[str]) -> EcgRecord:
@@ -38,7 +40,8 @@ def read_record(path: str | PathLike[str]) -> EcgRecord:
     Parameters
     ----------
     path : str or path-like
-        A WFDB ``.hea``/``.dat``/``.mat`` file or record stem.
+        A WFDB ``.hea``/``.dat``/``.mat`` file or record stem, or an HL7 aECG ``.xml``.
+        Files with another suffix are recognised by their content (XML).
 
     Raises
     ------
@@ -55,12 +58,25 @@ def read_record(path: str | PathLike[str]) -> EcgRecord:
         raise RecordFormatError(
             "file not found", path=str(p), expected="an existing file", got="no such file"
         )
+    if suffix == ".xml" or _sniff(p) == "xml":
+        return read_aecg(p)
     raise UnsupportedFormatError(
         "unsupported record format",
         path=str(p),
-        expected="WFDB (.hea/.dat/.mat)",
+        expected="WFDB (.hea/.dat/.mat) or HL7 aECG (.xml)",
         got=f"suffix {suffix!r}" if suffix else "no suffix",
     )
+
+
+def _sniff(p: Path) -> str:
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        raise RecordFormatError("cannot read the file", path=str(p), got=str(exc)) from exc
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return "xml"
+    return ""
 
 
 def _has_header(p: Path) -> bool:
