@@ -1,0 +1,145 @@
+"""Combined triage: rules and model findings merged into one priority.
+
+Policy (sensitivity first for critical findings): either the rules or the model can raise
+any finding; both are kept, each with its own ``source``, so the report says which fired.
+An unreadable record (no usable lead) is ``unreadable`` with a ``NOISE`` finding, whatever
+else is known. Otherwise the priority is the tier of the most urgent finding
+(critical > warning > unreadable > routine), ``routine`` when there is none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from edge_agent.dsp.results import Intervals, LeadMeasures, QualityReport, RhythmFeatures
+from edge_agent.triage.labels import Code, make_finding
+from edge_agent.triage.model_input import ModelInput
+from edge_agent.triage.rules import RULES_VERSION, RuleInput, evaluate_rules
+from edge_agent.types import Finding, Priority
+
+if TYPE_CHECKING:
+    from edge_agent.triage.model import TriageModel
+
+__all__ = ["MODEL_TIERS", "Triage", "model_findings", "triage"]
+
+# Tier of each model class when its probability reaches the card's threshold.
+MODEL_TIERS: dict[str, Priority] = {
+    Code.STEMI.value: Priority.CRITICAL,
+    Code.AF.value: Priority.WARNING,
+    Code.MI_OLD.value: Priority.WARNING,
+    Code.PVC.value: Priority.WARNING,
+    Code.LBBB.value: Priority.WARNING,
+    Code.RBBB.value: Priority.WARNING,
+    Code.NOISE.value: Priority.UNREADABLE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """Verdict on one record."""
+
+    priority: Priority
+    findings: tuple[Finding, ...]
+    sources: tuple[str, ...]
+    model_id: str | None = None
+    probabilities: Mapping[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        return {
+            "priority": self.priority.value,
+            "findings": [f.to_dict() for f in self.findings],
+            "model": self.model_id,
+            "model_probabilities": (
+                None
+                if self.probabilities is None
+                else {k: round(v, 4) for k, v in self.probabilities.items()}
+            ),
+            "rules_version": RULES_VERSION,
+            "sources": list(self.sources),
+        }
+
+
+def model_findings(
+    probabilities: Mapping[str, float],
+    thresholds: Mapping[str, float],
+    model_id: str,
+) -> tuple[Finding, ...]:
+    """Findings for every class whose probability reaches its threshold; none for NORMAL."""
+    out = []
+    for code, tier in MODEL_TIERS.items():
+        p = probabilities.get(code)
+        t = thresholds.get(code)
+        if p is None or t is None or p < t:
+            continue
+        out.append(
+            make_finding(
+                Code(code),
+                tier,
+                f"model:{model_id}",
+                f"p={p:.2f} >= {t:.2f}",
+                probability=p,
+            )
+        )
+    return tuple(out)
+
+
+def _priority(findings: Sequence[Finding]) -> Priority:
+    if not findings:
+        return Priority.ROUTINE
+    return min((f.priority for f in findings), key=lambda p: p.rank)
+
+
+def _dedupe(findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    """One finding per (code, source); the more urgent one wins; most urgent first."""
+    best: dict[tuple[str, str], Finding] = {}
+    for f in findings:
+        key = (f.code, f.source)
+        if key not in best or f.priority.rank < best[key].priority.rank:
+            best[key] = f
+    return tuple(sorted(best.values(), key=lambda f: f.priority.rank))
+
+
+def triage(
+    *,
+    leads: Sequence[str],
+    lead_measures: Sequence[LeadMeasures],
+    intervals: Intervals | None,
+    rhythm: RhythmFeatures | None,
+    rhythm_findings: Sequence[Finding],
+    quality: QualityReport,
+    model_input: ModelInput | None,
+    age_years: float | None,
+    sex: str | None,
+    model: TriageModel | None,
+) -> Triage:
+    """Triage one record from the core's measurements and, optionally, the model.
+
+    ``leads`` is accepted for the record's context (the rules key on ``LeadMeasures.lead``).
+    """
+    del leads  # the measurements carry their own lead names
+    if not quality.acceptable:
+        bad = "; ".join(m for q in quality.leads for m in q.messages) or "no usable lead"
+        noise = make_finding(Code.NOISE, Priority.UNREADABLE, "rules:quality", bad)
+        return Triage(Priority.UNREADABLE, (noise,), ("rules:quality",))
+    ctx = RuleInput.build(
+        lead_measures=lead_measures,
+        intervals=intervals,
+        rhythm=rhythm,
+        rhythm_findings=rhythm_findings,
+        quality=quality,
+        age_years=age_years,
+        sex=sex,
+    )
+    findings = list(evaluate_rules(ctx))
+    probs: dict[str, float] | None = None
+    model_id = None
+    if model is not None and model_input is not None:
+        probs = model.predict(model_input)
+        model_id = model.model_id
+        findings.extend(model_findings(probs, model.thresholds, model_id))
+    merged = _dedupe(findings)
+    sources = tuple(dict.fromkeys(f.source for f in merged))
+    return Triage(_priority(merged), merged, sources, model_id, probs)

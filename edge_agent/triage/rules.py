@@ -1,0 +1,750 @@
+"""Triage rules on the signal core's measurements (pure: no I/O, no onnxruntime).
+
+Every rule is a function ``rule_x(ctx) -> list[Finding]`` on a :class:`RuleInput`; its
+docstring cites the criterion it implements and lists deviations. Amplitudes are in mV
+(1 mm = 0.1 mV at the standard 10 mm/mV gain); ``detail`` reports them in mm.
+
+Not implemented, on purpose: third-degree AV block (``AVB3``). It needs P waves tracked
+beat by beat to show P/QRS dissociation; the core delineates P on the median beat only,
+so a detector here would be a guess. ``AVB3`` stays in the vocabulary for the model and
+for a future per-beat P detector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge_agent.dsp.results import Intervals, LeadMeasures, QualityReport, RhythmFeatures
+from edge_agent.triage.labels import Code, make_finding
+from edge_agent.types import Finding, Priority
+
+__all__ = [
+    "ALL_RULES",
+    "RULES_VERSION",
+    "RuleInput",
+    "evaluate_rules",
+    "stemi_v2v3_threshold_mv",
+]
+
+RULES_VERSION = "rules-2026.11.1"
+
+# Contiguous lead groups (Thygesen 2018, Table 4; Cabrera order for the limb leads).
+INFERIOR: tuple[str, ...] = ("II", "III", "aVF")
+LATERAL: tuple[str, ...] = ("I", "aVL", "V5", "V6")
+ANTERIOR: tuple[str, ...] = ("V1", "V2", "V3", "V4")
+PRECORDIAL: tuple[str, ...] = ("V1", "V2", "V3", "V4", "V5", "V6")
+GROUPS: dict[str, tuple[str, ...]] = {
+    "inferior": INFERIOR,
+    "lateral": LATERAL,
+    "anterior": ANTERIOR,
+}
+# Leads where ST depression is reciprocal to elevation in a territory.
+RECIPROCAL: dict[str, tuple[str, ...]] = {
+    "inferior": ("I", "aVL"),
+    "lateral": ("II", "III", "aVF"),
+    "anterior": ("II", "III", "aVF"),
+    "anterolateral": ("II", "III", "aVF"),
+}
+
+STEMI_MV = 0.1  # all leads except V2-V3
+ST_DEPRESSION_MV = 0.05
+T_INVERSION_MV = 0.1
+QRS_WIDE_MS = 120.0
+WCT_RATE_BPM = 100.0
+BRADY_CRITICAL_BPM = 40.0
+TACHY_CRITICAL_BPM = 180.0
+AF_RVR_BPM = 150.0
+PAUSE_CRITICAL_MS = 3000.0
+QTC_CRITICAL_MS = 500.0
+PR_AVB1_MS = 200.0
+VF_RATE_BPM = 250.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInput:
+    """What the rules see: the core's measurements of one record plus demographics.
+
+    ``measures`` holds only leads with a measurement (unusable leads are dropped by the
+    caller or carry ``None`` values, which every rule treats as "not measured").
+    """
+
+    measures: dict[str, LeadMeasures]
+    intervals: Intervals | None
+    rhythm: RhythmFeatures | None
+    rhythm_findings: tuple[Finding, ...]
+    quality: QualityReport
+    age_years: float | None
+    sex: str | None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        lead_measures: Sequence[LeadMeasures],
+        intervals: Intervals | None,
+        rhythm: RhythmFeatures | None,
+        rhythm_findings: Sequence[Finding],
+        quality: QualityReport,
+        age_years: float | None,
+        sex: str | None,
+    ) -> RuleInput:
+        """Index the measurements by lead name."""
+        return cls(
+            measures={m.lead: m for m in lead_measures},
+            intervals=intervals,
+            rhythm=rhythm,
+            rhythm_findings=tuple(rhythm_findings),
+            quality=quality,
+            age_years=age_years,
+            sex=_norm_sex(sex),
+        )
+
+    def value(self, lead: str, name: str) -> float | None:
+        """One measurement of one lead, ``None`` when the lead or the value is missing."""
+        m = self.measures.get(lead)
+        if m is None:
+            return None
+        v = getattr(m, name)
+        return None if v is None else float(v)
+
+    @property
+    def qrs_ms(self) -> float | None:
+        return None if self.intervals is None else self.intervals.qrs_ms
+
+    @property
+    def rate_bpm(self) -> float | None:
+        return None if self.rhythm is None else self.rhythm.heart_rate_bpm
+
+
+def _norm_sex(sex: str | None) -> str | None:
+    if sex is None:
+        return None
+    s = sex.strip().lower()
+    if s in ("m", "male", "man", "男", "1"):
+        return "male"
+    if s in ("f", "female", "woman", "女", "0"):
+        return "female"
+    return None
+
+
+def _mm(mv: float) -> str:
+    return f"{mv * 10.0:+.1f} mm"
+
+
+def _src(rule_id: str) -> str:
+    return f"rules:{rule_id}"
+
+
+# ----------------------------------------------------------------------------- STEMI
+
+
+def stemi_v2v3_threshold_mv(age_years: float | None, sex: str | None) -> float:
+    """ST-elevation threshold in V2-V3 (Thygesen 2018, Table 4).
+
+    >= 0.2 mV in men >= 40 y, >= 0.25 mV in men < 40 y, >= 0.15 mV in women. When sex is
+    unknown the lowest threshold (0.15 mV) is used and, for men of unknown age, 0.2 mV:
+    "conservative" here means *never under-calling a patient group* (sensitivity first
+    for a critical finding); the specificity cost is measured in ``bench/triage.py``.
+    """
+    sex = _norm_sex(sex)
+    if sex == "female" or sex is None:
+        return 0.15
+    if age_years is not None and age_years < 40.0:
+        return 0.25
+    return 0.2
+
+
+def _elevation_mv(ctx: RuleInput, lead: str) -> float | None:
+    """ST elevation used by the STEMI rule: at J, confirmed at J+60 ms.
+
+    The J-point value is the criterion; requiring at least half of it to persist at
+    J+60 ms rejects a J point placed on the R downslope (a delineation error, not ST).
+    """
+    j = ctx.value(lead, "st_j_mv")
+    j60 = ctx.value(lead, "st_j60_mv")
+    if j is None:
+        return j60
+    if j60 is None:
+        return j
+    return min(j, 2.0 * j60) if j > 0 else j
+
+
+def _stemi_threshold(ctx: RuleInput, lead: str) -> float:
+    if lead in ("V2", "V3"):
+        return stemi_v2v3_threshold_mv(ctx.age_years, ctx.sex)
+    return STEMI_MV
+
+
+def _elevated_leads(ctx: RuleInput) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for lead in (*INFERIOR, *LATERAL, *ANTERIOR):
+        e = _elevation_mv(ctx, lead)
+        if e is not None and e >= _stemi_threshold(ctx, lead):
+            out[lead] = e
+    return out
+
+
+def _contiguous_territories(elevated: dict[str, float]) -> list[tuple[str, list[str]]]:
+    found: list[tuple[str, list[str]]] = []
+    for name, group in GROUPS.items():
+        hits = [lead for lead in group if lead in elevated]
+        if len(hits) >= 2:
+            found.append((name, hits))
+    # V4-V5 are adjacent although they sit in different named groups.
+    if (
+        "V4" in elevated
+        and "V5" in elevated
+        and not any("V4" in h and "V5" in h for _, h in found)
+    ):
+        found.append(("anterolateral", ["V4", "V5"]))
+    return found
+
+
+def _reciprocal_depression(ctx: RuleInput, territory: str) -> list[tuple[str, float]]:
+    out = []
+    for lead in RECIPROCAL.get(territory, ()):
+        v = ctx.value(lead, "st_j60_mv")
+        if v is not None and v <= -ST_DEPRESSION_MV:
+            out.append((lead, v))
+    return out
+
+
+def rule_stemi(ctx: RuleInput) -> list[Finding]:
+    """STEMI by the Fourth Universal Definition of Myocardial Infarction.
+
+    Source: Thygesen K, et al. Fourth Universal Definition of Myocardial Infarction (2018).
+    J Am Coll Cardiol 2018;72:2231-64. doi:10.1016/j.jacc.2018.08.1038 (Table 4): new ST
+    elevation at the J point in two contiguous leads, >= 1 mm (0.1 mV) in all leads other
+    than V2-V3; in V2-V3 >= 2 mm in men >= 40 y, >= 2.5 mm in men < 40 y, >= 1.5 mm in
+    women regardless of age.
+
+    Deviations: "new" cannot be known from one ECG (no prior tracing), so any elevation
+    counts. The J-point value must be confirmed by at least half of it at J+60 ms (see
+    ``_elevation_mv``). Contiguous = two leads of one group (inferior II/III/aVF, lateral
+    I/aVL/V5/V6, anterior V1-V4) or V4+V5. Reciprocal ST depression (>= 0.5 mm in the
+    opposite territory) is reported as support but not required. Not applied when QRS is
+    >= 120 ms with LBBB morphology or without RBBB morphology (LBBB/paced/IVCD: the
+    secondary ST changes make it invalid; ``rule_sgarbossa`` applies instead).
+    """
+    if _st_hidden_by_conduction(ctx):
+        return []
+    elevated = _elevated_leads(ctx)
+    territories = _contiguous_territories(elevated)
+    if not territories:
+        return []
+    parts = []
+    for name, hits in territories:
+        leads_txt = ", ".join(f"{lead} {_mm(elevated[lead])}" for lead in hits)
+        recip = _reciprocal_depression(ctx, name)
+        rtxt = (
+            "; reciprocal depression " + ", ".join(f"{le} {_mm(v)}" for le, v in recip)
+            if recip
+            else ""
+        )
+        parts.append(f"{name}: ST elevation {leads_txt}{rtxt}")
+    thr = stemi_v2v3_threshold_mv(ctx.age_years, ctx.sex)
+    detail = "; ".join(parts) + f" (V2-V3 threshold {thr * 10:.1f} mm)"
+    return [make_finding(Code.STEMI, Priority.CRITICAL, _src("stemi-4udmi"), detail)]
+
+
+def rule_posterior_stemi(ctx: RuleInput) -> list[Finding]:
+    """Posterior STEMI pattern: ST depression in V1-V3.
+
+    Source: Thygesen 2018 (doi:10.1016/j.jacc.2018.08.1038): "ST depression in leads V1-V3
+    may be suggestive of inferobasal (posterior) myocardial ischaemia, especially when the
+    terminal T wave is positive (ST-elevation equivalent)".
+
+    Criterion (conservative, to keep the subendocardial-injury ECGs out): ST depression
+    >= 1 mm at J+60 ms in >= 2 of V1-V3, deepest in V1-V3 rather than V4-V6 (diffuse
+    ischaemia is deepest laterally), with a tall R (R >= |S| in V2 or V3) or an upright
+    T in the depressed leads; QRS < 120 ms (RBBB gives secondary V1-V3 depression).
+    Deviation: the paper's 0.05 mV and posterior leads V7-V9 are not used (no V7-V9 on
+    the carts).
+    """
+    if ctx.qrs_ms is None or ctx.qrs_ms >= QRS_WIDE_MS:
+        return []
+    dep = {}
+    for lead in ("V1", "V2", "V3"):
+        v = ctx.value(lead, "st_j60_mv")
+        if v is not None and v <= -0.1:
+            dep[lead] = v
+    if len(dep) < 2:
+        return []
+    lateral = [ctx.value(lead, "st_j60_mv") for lead in ("V4", "V5", "V6")]
+    lateral_min = min((v for v in lateral if v is not None), default=0.0)
+    if lateral_min <= min(dep.values()):
+        return []
+    tall_r = any(
+        (r := ctx.value(lead, "r_mv")) is not None
+        and r >= abs(ctx.value(lead, "s_mv") or 0.0)
+        for lead in ("V2", "V3")
+    )
+    upright_t = all((ctx.value(lead, "t_mv") or 0.0) > 0.0 for lead in dep)
+    if not (tall_r or upright_t):
+        return []
+    detail = (
+        "posterior pattern: ST depression "
+        + ", ".join(f"{lead} {_mm(v)}" for lead, v in dep.items())
+        + (" with tall R in V2/V3" if tall_r else " with upright T")
+    )
+    return [make_finding(Code.STEMI, Priority.CRITICAL, _src("stemi-posterior"), detail)]
+
+
+def _qrs_polarity(ctx: RuleInput, lead: str) -> float | None:
+    """Net QRS deflection R + S (S is negative), mV."""
+    r = ctx.value(lead, "r_mv")
+    s = ctx.value(lead, "s_mv")
+    if r is None and s is None:
+        return None
+    return (r or 0.0) + (s or 0.0)
+
+
+def rule_sgarbossa(ctx: RuleInput) -> list[Finding]:
+    """Acute MI in LBBB or a ventricular-paced rhythm: Smith-modified Sgarbossa criteria.
+
+    Sources: Sgarbossa EB, et al. N Engl J Med 1996;334:481-7.
+    doi:10.1056/NEJM199602223340801;
+    Smith SW, et al. Ann Emerg Med 2012;60:766-76. doi:10.1016/j.annemergmed.2012.07.119.
+    Positive if any of: (1) concordant ST elevation >= 1 mm in >= 1 lead with a positive
+    QRS; (2) concordant ST depression >= 1 mm in >= 1 of V1-V3; (3) excessively discordant
+    ST elevation: ST elevation >= 1 mm and >= 25 % of the depth of the preceding S wave.
+
+    Applied when QRS >= 120 ms and the morphology is LBBB or not RBBB (paced rhythms look
+    like LBBB; a pacing-spike detector is not part of the core). Deviation: ST measured at
+    the J point of the median beat (Smith uses the J point too).
+    """
+    if not _st_hidden_by_conduction(ctx):
+        return []
+    hits = []
+    for lead in (*INFERIOR, *LATERAL, *PRECORDIAL):
+        st = ctx.value(lead, "st_j_mv")
+        pol = _qrs_polarity(ctx, lead)
+        if st is None or pol is None:
+            continue
+        if pol > 0 and st >= 0.1:
+            hits.append(f"concordant elevation {lead} {_mm(st)}")
+        elif lead in ("V1", "V2", "V3") and pol < 0 and st <= -0.1:
+            hits.append(f"concordant depression {lead} {_mm(st)}")
+        elif pol < 0 and st >= 0.1:
+            s = abs(ctx.value(lead, "s_mv") or 0.0)
+            if s > 0 and st / s >= 0.25:
+                hits.append(f"discordant elevation {lead} {_mm(st)} = {st / s:.0%} of S")
+    if not hits:
+        return []
+    return [
+        make_finding(
+            Code.STEMI,
+            Priority.CRITICAL,
+            _src("stemi-smith-sgarbossa"),
+            "LBBB/paced: " + "; ".join(dict.fromkeys(hits)),
+        )
+    ]
+
+
+# ------------------------------------------------------------------- conduction / BBB
+
+
+def _is_lbbb(ctx: RuleInput) -> bool:
+    qrs = ctx.qrs_ms
+    if qrs is None or qrs < QRS_WIDE_MS:
+        return False
+    v1 = _qrs_polarity(ctx, "V1")
+    left = [p for p in (_qrs_polarity(ctx, le) for le in ("I", "V6")) if p is not None]
+    if v1 is None or not left:
+        return False
+    q_left = [ctx.value(le, "q_mv") for le in ("I", "V5", "V6")]
+    no_q = all(q is None or q > -0.05 for q in q_left)
+    return v1 < 0 and all(p > 0 for p in left) and no_q
+
+
+def _is_rbbb(ctx: RuleInput) -> bool:
+    qrs = ctx.qrs_ms
+    if qrs is None or qrs < QRS_WIDE_MS:
+        return False
+    r1 = ctx.value("V1", "r_mv")
+    s1 = ctx.value("V1", "s_mv")
+    if r1 is None:
+        return False
+    s_left = [ctx.value(le, "s_mv") for le in ("I", "V6")]
+    wide_s = any(s is not None and s <= -0.1 for s in s_left)
+    return r1 >= 0.25 * abs(s1 or 0.0) and r1 >= 0.15 and wide_s
+
+
+def _st_hidden_by_conduction(ctx: RuleInput) -> bool:
+    """QRS >= 120 ms that is LBBB-like or not RBBB (LBBB, paced, IVCD)."""
+    qrs = ctx.qrs_ms
+    if qrs is None or qrs < QRS_WIDE_MS:
+        return False
+    if "V1" not in ctx.measures:
+        return False
+    return _is_lbbb(ctx) or not _is_rbbb(ctx)
+
+
+def rule_bbb(ctx: RuleInput) -> list[Finding]:
+    """Complete left / right bundle branch block.
+
+    Source: Surawicz B, et al. AHA/ACC/HRS Recommendations for the Standardization and
+    Interpretation of the ECG, Part III: Intraventricular Conduction Disturbances.
+    J Am Coll Cardiol 2009;53:976-81. doi:10.1016/j.jacc.2008.12.014.
+    LBBB: QRS >= 120 ms, broad positive R in I/V6, absent q in I, V5, V6, negative V1.
+    RBBB: QRS >= 120 ms, rsR' (terminal positive) in V1, wide S in I and V6.
+
+    Deviations: notching/slurring and R-peak time are not measured by the core; the
+    morphology is judged from net QRS polarity, R, S and q amplitudes on the median beat.
+    Needs V1 and I or V6; nothing is said on single-lead records.
+    """
+    qrs = ctx.qrs_ms
+    if _is_lbbb(ctx):
+        return [
+            make_finding(
+                Code.LBBB,
+                Priority.WARNING,
+                _src("lbbb-aha2009"),
+                f"QRS {qrs:.0f} ms, V1 negative",
+            )
+        ]
+    if _is_rbbb(ctx):
+        return [
+            make_finding(
+                Code.RBBB,
+                Priority.WARNING,
+                _src("rbbb-aha2009"),
+                f"QRS {qrs:.0f} ms, positive V1, S in I/V6",
+            )
+        ]
+    return []
+
+
+def rule_avb1(ctx: RuleInput) -> list[Finding]:
+    """First-degree AV block: PR > 200 ms in sinus rhythm.
+
+    Source: Kusumoto FM, et al. 2018 ACC/AHA/HRS Guideline on Bradycardia and Cardiac
+    Conduction Delay. J Am Coll Cardiol 2019;74:e51-e156. doi:10.1016/j.jacc.2018.10.044.
+    Not applied in AF (no PR).
+    """
+    pr = None if ctx.intervals is None else ctx.intervals.pr_ms
+    if pr is None or pr <= PR_AVB1_MS or _af_present(ctx):
+        return []
+    return [make_finding(Code.AVB1, Priority.WARNING, _src("avb1"), f"PR {pr:.0f} ms")]
+
+
+# ------------------------------------------------------------------ critical rhythms
+
+
+def _af_present(ctx: RuleInput) -> bool:
+    rhythm_af = ctx.rhythm is not None and ctx.rhythm.af_suspected
+    return rhythm_af or any(f.code == Code.AF for f in ctx.rhythm_findings)
+
+
+def rule_critical_rate(ctx: RuleInput) -> list[Finding]:
+    """Critical heart rate: < 40 or > 180 bpm.
+
+    Source: 心电学危急值中国专家共识 (Chinese expert consensus on ECG critical values),
+    临床心电学杂志 2017;26(6):401-2 - severe bradycardia (mean ventricular rate <= 35 bpm)
+    and supraventricular tachycardia >= 200 bpm. Deviation: the project uses the tighter
+    thresholds of its hospitals (< 40, > 180 bpm), i.e. it calls earlier.
+    """
+    rate = ctx.rate_bpm
+    if rate is None:
+        return []
+    if rate < BRADY_CRITICAL_BPM:
+        return [
+            make_finding(
+                Code.BRADY, Priority.CRITICAL, _src("rate-critical"), f"{rate:.0f} bpm"
+            )
+        ]
+    if rate > TACHY_CRITICAL_BPM:
+        return [
+            make_finding(
+                Code.TACHY, Priority.CRITICAL, _src("rate-critical"), f"{rate:.0f} bpm"
+            )
+        ]
+    return []
+
+
+def rule_pause(ctx: RuleInput) -> list[Finding]:
+    """Pause > 3 s, and asystole (no QRS at all in a readable record).
+
+    Source: 心电学危急值中国专家共识 2017 (RR >= 3.0 s with symptoms, >= 5.0 s without).
+    Deviation: symptoms are unknown at the cart, so 3 s is used. "No QRS in a record whose
+    quality is acceptable" is called asystole, sensitivity first: the detector missing
+    every beat is also worth a human look.
+    """
+    r = ctx.rhythm
+    if r is None:
+        return []
+    if r.n_beats == 0 and ctx.quality.acceptable:
+        return [make_finding(Code.ASYSTOLE, Priority.CRITICAL, _src("asystole"), "0 beats")]
+    if r.longest_pause_ms is not None and r.longest_pause_ms > PAUSE_CRITICAL_MS:
+        return [
+            make_finding(
+                Code.PAUSE,
+                Priority.CRITICAL,
+                _src("pause-3s"),
+                f"longest RR {r.longest_pause_ms / 1000:.1f} s",
+            )
+        ]
+    return []
+
+
+def rule_wide_complex_tachycardia(ctx: RuleInput) -> list[Finding]:
+    """Ventricular / wide-complex tachycardia: rate > 100 bpm with QRS >= 120 ms, or a
+    majority of ventricular beats at a rate > 100 bpm.
+
+    Source: 2017 AHA/ACC/HRS Guideline for Ventricular Arrhythmias (Al-Khatib SM, et al.
+    Circulation 2018;138:e272-e391, doi:10.1161/CIR.0000000000000549): VT is >= 3
+    consecutive ventricular beats at > 100 bpm; a wide-complex tachycardia is treated as
+    VT until proven otherwise. Deviation: consecutiveness is not checked (only counts are
+    available); SVT with BBB or aberrancy also fires (by design, sensitivity first).
+    """
+    rate = ctx.rate_bpm
+    if rate is None or rate <= WCT_RATE_BPM:
+        return []
+    qrs = ctx.qrs_ms
+    r = ctx.rhythm
+    ventricular = r is not None and r.n_beats >= 3 and r.n_ventricular >= 0.5 * r.n_beats
+    if (qrs is not None and qrs >= QRS_WIDE_MS) or ventricular:
+        why = (
+            f"QRS {qrs:.0f} ms"
+            if qrs is not None and qrs >= QRS_WIDE_MS
+            else (
+                f"{r.n_ventricular}/{r.n_beats} ventricular beats" if r is not None else ""
+            )
+        )
+        return [
+            make_finding(Code.VT, Priority.CRITICAL, _src("wct"), f"{rate:.0f} bpm, {why}")
+        ]
+    return []
+
+
+def rule_vf(ctx: RuleInput) -> list[Finding]:
+    """Suspected ventricular fibrillation / flutter (conservative proxy).
+
+    Source: 心电学危急值中国专家共识 2017 (心室扑动、心室颤动). Criterion: the record is
+    readable, the detected "beat" rate exceeds 250 bpm and no QRS duration could be
+    delineated on a median beat - chaotic activity with no stable complex. This is a
+    proxy, not validated (the shared data hold no VF episodes in 10 s 12-lead form).
+    """
+    rate = ctx.rate_bpm
+    if rate is None or rate <= VF_RATE_BPM or ctx.qrs_ms is not None:
+        return []
+    return [
+        make_finding(
+            Code.VF, Priority.CRITICAL, _src("vf-proxy"), f"{rate:.0f} /min, no QRS"
+        )
+    ]
+
+
+def rule_af(ctx: RuleInput) -> list[Finding]:
+    """AF with rapid ventricular response (> 150 bpm) is critical; AF otherwise a warning.
+
+    Source: 2023 ACC/AHA/ACCP/HRS AF guideline (Joglar JA, et al. Circulation
+    2024;149:e1-e156, doi:10.1161/CIR.0000000000001193) and 心电学危急值中国专家共识 2017.
+    The AF call itself comes from the rhythm stage (``rhythm_findings``/``af_suspected``).
+    """
+    if not _af_present(ctx):
+        return []
+    rate = ctx.rate_bpm
+    if rate is not None and rate > AF_RVR_BPM:
+        return [
+            make_finding(Code.AF_RVR, Priority.CRITICAL, _src("af-rvr"), f"{rate:.0f} bpm")
+        ]
+    if any(f.code == Code.AF for f in ctx.rhythm_findings):
+        return []  # the rhythm stage's own AF finding stands
+    return [make_finding(Code.AF, Priority.WARNING, _src("af"), "irregularly irregular RR")]
+
+
+def rule_lqt(ctx: RuleInput) -> list[Finding]:
+    """Long QTc > 500 ms (critical).
+
+    Source: Drew BJ, et al. AHA/ACCF scientific statement on prevention of torsade de
+    pointes. J Am Coll Cardiol 2010;55:934-47. doi:10.1016/j.jacc.2010.01.001 (QTc > 500 ms
+    is high risk); the Chinese consensus lists QTc >= 550 ms - the project calls earlier.
+    Fridericia correction is used (Bazett over-corrects at high rates), Bazett as fallback.
+    Not applied with QRS >= 120 ms (QT is prolonged by the QRS itself).
+    """
+    iv = ctx.intervals
+    if iv is None:
+        return []
+    qtc = iv.qtc_fridericia_ms if iv.qtc_fridericia_ms is not None else iv.qtc_bazett_ms
+    if qtc is None or qtc <= QTC_CRITICAL_MS:
+        return []
+    if iv.qrs_ms is not None and iv.qrs_ms >= QRS_WIDE_MS:
+        return []
+    return [make_finding(Code.LQT, Priority.CRITICAL, _src("lqt-500"), f"QTc {qtc:.0f} ms")]
+
+
+def rule_pvc(ctx: RuleInput) -> list[Finding]:
+    """Frequent PVCs: >= 3 ventricular beats in the record or >= 10 % of beats.
+
+    Source: the rhythm stage's beat labels; "frequent" follows the common 10 % burden
+    convention (Marcus GM. Circulation 2020;141:1404-18,
+    doi:10.1161/CIRCULATIONAHA.119.042434).
+    Deviation: on a 10 s record a burden is crude; >= 3 beats in 10 s is used as well.
+    """
+    r = ctx.rhythm
+    if r is None or r.n_ventricular == 0:
+        return []
+    if r.n_ventricular >= 3 or r.n_ventricular >= 0.1 * max(r.n_beats, 1):
+        if any(f.code == Code.PVC for f in ctx.rhythm_findings):
+            return []
+        return [
+            make_finding(
+                Code.PVC,
+                Priority.WARNING,
+                _src("pvc"),
+                f"{r.n_ventricular}/{r.n_beats} beats",
+            )
+        ]
+    return []
+
+
+# ------------------------------------------------------------------------- warnings
+
+
+def rule_lvh(ctx: RuleInput) -> list[Finding]:
+    """LVH voltage: Sokolow-Lyon or Cornell.
+
+    Sources: Sokolow M, Lyon TP. Am Heart J 1949;37:161-86. doi:10.1016/0002-8703(49)90562-1
+    (S V1 + max(R V5, R V6) >= 3.5 mV, or R aVL >= 1.1 mV); Casale PN, et al. Circulation
+    1987;75:565-72. doi:10.1161/01.CIR.75.3.565 (Cornell: R aVL + S V3 > 2.8 mV men,
+    > 2.0 mV women; 2.8 mV when sex is unknown, to keep the warning specific).
+    """
+    hits = []
+    s_v1 = ctx.value("V1", "s_mv")
+    r_v5 = [ctx.value(le, "r_mv") for le in ("V5", "V6")]
+    r_v56 = max((v for v in r_v5 if v is not None), default=None)
+    if s_v1 is not None and r_v56 is not None and abs(s_v1) + r_v56 >= 3.5:
+        hits.append(f"Sokolow-Lyon SV1+RV5/6 {abs(s_v1) + r_v56:.2f} mV")
+    r_avl = ctx.value("aVL", "r_mv")
+    if r_avl is not None and r_avl >= 1.1:
+        hits.append(f"R aVL {r_avl:.2f} mV")
+    s_v3 = ctx.value("V3", "s_mv")
+    if r_avl is not None and s_v3 is not None:
+        cornell = r_avl + abs(s_v3)
+        limit = 2.0 if ctx.sex == "female" else 2.8
+        if cornell > limit:
+            hits.append(f"Cornell RaVL+SV3 {cornell:.2f} mV")
+    if not hits:
+        return []
+    return [make_finding(Code.LVH, Priority.WARNING, _src("lvh-voltage"), "; ".join(hits))]
+
+
+def _contiguous_pairs(leads: set[str]) -> list[str]:
+    out: list[str] = []
+    for group in GROUPS.values():
+        hits = [le for le in group if le in leads]
+        if len(hits) >= 2:
+            out.extend(hits)
+    return list(dict.fromkeys(out))
+
+
+def rule_st_depression(ctx: RuleInput) -> list[Finding]:
+    """ST depression (ischaemia), warning tier.
+
+    Source: Thygesen 2018 (doi:10.1016/j.jacc.2018.08.1038), Table 4: new horizontal or
+    downsloping ST depression >= 0.05 mV in two contiguous leads. Measured at J+60 ms,
+    "horizontal or downsloping" = J+60 not more than 0.05 mV above the J point. aVR is
+    excluded; not applied with QRS >= 120 ms (secondary ST-T changes).
+    """
+    if ctx.qrs_ms is not None and ctx.qrs_ms >= QRS_WIDE_MS:
+        return []
+    dep: dict[str, float] = {}
+    for lead in (*INFERIOR, *LATERAL, *ANTERIOR):
+        v60 = ctx.value(lead, "st_j60_mv")
+        vj = ctx.value(lead, "st_j_mv")
+        if v60 is None or v60 > -ST_DEPRESSION_MV:
+            continue
+        if vj is not None and v60 - vj > 0.05:
+            continue
+        dep[lead] = v60
+    leads = _contiguous_pairs(set(dep))
+    if not leads:
+        return []
+    detail = ", ".join(f"{le} {_mm(dep[le])}" for le in leads)
+    return [
+        make_finding(Code.ST_DEPRESSION, Priority.WARNING, _src("st-depression"), detail)
+    ]
+
+
+def rule_t_inversion(ctx: RuleInput) -> list[Finding]:
+    """T-wave inversion, warning tier.
+
+    Source: Thygesen 2018, Table 4: T inversion > 0.1 mV in two contiguous leads with a
+    prominent R wave or R/S > 1. aVR, III and V1 (normally inverted T) are excluded; not
+    applied with QRS >= 120 ms.
+    """
+    if ctx.qrs_ms is not None and ctx.qrs_ms >= QRS_WIDE_MS:
+        return []
+    inv: dict[str, float] = {}
+    for lead in ("II", "aVF", "I", "aVL", "V2", "V3", "V4", "V5", "V6"):
+        t = ctx.value(lead, "t_mv")
+        r = ctx.value(lead, "r_mv")
+        s = ctx.value(lead, "s_mv")
+        if t is None or r is None or t > -T_INVERSION_MV:
+            continue
+        if r > abs(s or 0.0):
+            inv[lead] = t
+    leads = _contiguous_pairs(set(inv))
+    if not leads:
+        return []
+    detail = ", ".join(f"{le} T {_mm(inv[le])}" for le in leads)
+    return [make_finding(Code.T_INVERSION, Priority.WARNING, _src("t-inversion"), detail)]
+
+
+def rule_q_waves(ctx: RuleInput) -> list[Finding]:
+    """Pathological Q waves (prior MI), warning tier.
+
+    Source: Thygesen 2018, Table 5: any Q wave in V2-V3 >= 0.02 s or QS complex in V2-V3;
+    Q >= 0.03 s and >= 0.1 mV deep or QS in I, II, aVL, aVF or V4-V6 in any two leads of a
+    contiguous group. Not applied in LBBB (Q waves are uninterpretable there).
+    """
+    if _is_lbbb(ctx):
+        return []
+    hits: dict[str, str] = {}
+    for lead in ("I", "II", "aVL", "aVF", "V2", "V3", "V4", "V5", "V6"):
+        q_ms = ctx.value(lead, "q_ms")
+        q_mv = ctx.value(lead, "q_mv")
+        r = ctx.value(lead, "r_mv")
+        qs = r is not None and r < 0.05 and q_mv is not None and q_mv <= -0.3
+        if lead in ("V2", "V3"):
+            ok = qs or (q_ms is not None and q_ms >= 20.0 and (q_mv or 0.0) <= -0.05)
+        else:
+            ok = qs or (q_ms is not None and q_ms >= 30.0 and (q_mv or 0.0) <= -0.1)
+        if ok:
+            hits[lead] = "QS" if qs else f"Q {q_ms:.0f} ms {_mm(q_mv or 0.0)}"
+    v23 = [le for le in ("V2", "V3") if le in hits]
+    leads = list(dict.fromkeys([*v23, *_contiguous_pairs(set(hits) - {"V2", "V3"})]))
+    if not leads:
+        return []
+    detail = ", ".join(f"{le} {hits[le]}" for le in leads)
+    return [make_finding(Code.MI_OLD, Priority.WARNING, _src("q-waves"), detail)]
+
+
+ALL_RULES = (
+    rule_stemi,
+    rule_posterior_stemi,
+    rule_sgarbossa,
+    rule_wide_complex_tachycardia,
+    rule_vf,
+    rule_pause,
+    rule_critical_rate,
+    rule_af,
+    rule_lqt,
+    rule_pvc,
+    rule_avb1,
+    rule_bbb,
+    rule_lvh,
+    rule_st_depression,
+    rule_t_inversion,
+    rule_q_waves,
+)
+
+
+def evaluate_rules(ctx: RuleInput) -> tuple[Finding, ...]:
+    """Run every rule; the rhythm stage's own findings are kept first."""
+    out: list[Finding] = list(ctx.rhythm_findings)
+    for rule in ALL_RULES:
+        out.extend(rule(ctx))
+    return tuple(out)
