@@ -1,0 +1,802 @@
+"""The durable outbox: every accepted record waits here until the central acknowledges it.
+
+SQLite in WAL mode with ``synchronous=FULL``: :meth:`Outbox.enqueue` returns only after the
+record's transaction is on disk, so a record the operator was told is queued survives a
+power cut or ``kill -9``. Each record carries a UUID4 (:attr:`StoredRecord.record_id`)
+that is the idempotency key end to end; a second copy of the same content (same content
+hash) is not queued twice, the first record's id is returned instead.
+
+States: ``pending`` (waiting or backing off) -> ``sent`` (the central acked after its
+commit) or ``failed`` (the central refused it for good, the reason kept). Upload order
+is critical first, then oldest. Disk use is bounded: at ``alarm_fraction`` of
+``max_bytes`` a warning is logged and shown by ``status``; at the limit
+:class:`~edge_agent.errors.OutboxFullError` refuses *new* records - an accepted record
+is never dropped.
+
+A second process (``ecg-edge status``) may open the same file concurrently: WAL readers
+do not block the writer, and every write is one short ``BEGIN IMMEDIATE`` transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from edge_agent.errors import OutboxError, OutboxFullError
+from edge_agent.types import Priority
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "EnqueueResult",
+    "LinkState",
+    "LinkStatus",
+    "NewRecord",
+    "Outbox",
+    "OutboxStatus",
+    "RecordState",
+    "StoredReport",
+    "StoredRecord",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 2 * 1024**3
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id       TEXT NOT NULL UNIQUE,
+    content_hash    TEXT NOT NULL UNIQUE,
+    site_id         TEXT NOT NULL,
+    device_id       TEXT NOT NULL,
+    acquired_at     TEXT,
+    patient_id      TEXT,
+    age_years       REAL,
+    sex             TEXT,
+    fs_hz           REAL NOT NULL,
+    leads_json      TEXT NOT NULL,
+    n_samples       INTEGER NOT NULL,
+    gain            REAL NOT NULL,
+    samples         BLOB,
+    compressed      INTEGER NOT NULL,
+    priority        TEXT NOT NULL,
+    priority_rank   INTEGER NOT NULL,
+    findings_json   TEXT NOT NULL,
+    analysis_json   TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error      TEXT,
+    order_time      REAL NOT NULL,
+    created_at      REAL NOT NULL,
+    sent_at         REAL,
+    duplicate       INTEGER
+);
+CREATE INDEX IF NOT EXISTS records_due
+    ON records (state, priority_rank, order_time, seq);
+CREATE TABLE IF NOT EXISTS reports (
+    report_id    TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    record_id    TEXT NOT NULL,
+    site_id      TEXT NOT NULL,
+    cursor       INTEGER NOT NULL,
+    signed_at    TEXT,
+    signed_by    TEXT NOT NULL,
+    conclusion   TEXT NOT NULL,
+    payload_json TEXT NOT NULL,
+    received_at  REAL NOT NULL,
+    PRIMARY KEY (report_id, version)
+);
+CREATE TABLE IF NOT EXISTS seen_files (
+    path       TEXT PRIMARY KEY,
+    signature  TEXT NOT NULL,
+    record_id  TEXT,
+    error      TEXT,
+    seen_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class RecordState(StrEnum):
+    """Where a record is in its life at the edge."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class LinkState(StrEnum):
+    """The uplink as last observed by the upload worker."""
+
+    UNKNOWN = "unknown"
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record ready to queue: analysed, waveform encoded (see :mod:`ecgnet.codec`).
+
+    ``samples`` are int16 counts, lead-major, zlib-compressed when ``compressed``; a value
+    in mV is ``count / gain``. ``content_hash`` identifies the content (not the path): a
+    second record with the same hash is a duplicate.
+    """
+
+    site_id: str
+    device_id: str
+    fs_hz: float
+    leads: tuple[str, ...]
+    n_samples: int
+    gain: float
+    samples: bytes
+    compressed: bool
+    priority: Priority
+    findings: tuple[dict[str, Any], ...]
+    analysis_json: str
+    content_hash: str
+    source: str = ""
+    acquired_at: datetime | None = None
+    patient_id: str | None = None
+    age_years: float | None = None
+    sex: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record as the outbox holds it (``samples`` is ``None`` once pruned after ack)."""
+
+    record_id: str
+    site_id: str
+    device_id: str
+    fs_hz: float
+    leads: tuple[str, ...]
+    n_samples: int
+    gain: float
+    samples: bytes | None
+    compressed: bool
+    priority: Priority
+    findings: tuple[dict[str, Any], ...]
+    analysis_json: str
+    content_hash: str
+    source: str
+    acquired_at: datetime | None
+    patient_id: str | None
+    age_years: float | None
+    sex: str | None
+    state: RecordState
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    sent_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    """What :meth:`Outbox.enqueue` did: the record id, and whether it was there already."""
+
+    record_id: str
+    duplicate: bool
+    state: RecordState
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """Last known uplink state (persisted: ``status`` in another process sees it)."""
+
+    state: LinkState
+    changed_at: float | None
+    last_success_at: float | None
+    last_error: str | None
+    last_error_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    """A snapshot for ``ecg-edge status``."""
+
+    path: str
+    pending: int
+    sent: int
+    failed: int
+    pending_critical: int
+    oldest_pending_age_s: float | None
+    used_bytes: int
+    file_bytes: int
+    max_bytes: int
+    alarm_fraction: float
+    link: LinkStatus
+    reports: int
+
+    @property
+    def used_fraction(self) -> float:
+        """Used share of the disk budget (0-1+)."""
+        return self.used_bytes / self.max_bytes if self.max_bytes else 0.0
+
+    @property
+    def alarm(self) -> bool:
+        """True when the outbox is at or above its alarm threshold."""
+        return self.used_fraction >= self.alarm_fraction
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        return {
+            "path": self.path,
+            "pending": self.pending,
+            "sent": self.sent,
+            "failed": self.failed,
+            "pending_critical": self.pending_critical,
+            "oldest_pending_age_s": self.oldest_pending_age_s,
+            "disk": {
+                "used_bytes": self.used_bytes,
+                "file_bytes": self.file_bytes,
+                "max_bytes": self.max_bytes,
+                "used_fraction": round(self.used_fraction, 4),
+                "alarm": self.alarm,
+            },
+            "link": {
+                "state": self.link.state.value,
+                "changed_at": _iso(self.link.changed_at),
+                "last_success_at": _iso(self.link.last_success_at),
+                "last_error": self.link.last_error,
+                "last_error_at": _iso(self.link.last_error_at),
+            },
+            "reports": self.reports,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    """A signed report received from the central."""
+
+    report_id: str
+    version: int
+    record_id: str
+    site_id: str
+    cursor: int
+    signed_at: str | None
+    signed_by: str
+    conclusion: str
+    payload: dict[str, Any]
+    received_at: float
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+
+class Outbox:
+    """The durable SQLite outbox (thread-safe; one connection guarded by a lock).
+
+    Parameters
+    ----------
+    path : str or Path
+        SQLite file; created with its schema when missing.
+    max_bytes : int
+        Disk budget for the database pages in use.
+    alarm_fraction : float
+        Share of ``max_bytes`` at which the alarm is raised (logged, shown by ``status``).
+    keep_sent_waveforms : bool
+        Keep waveform bytes after the central's ack (default: drop them, keeping the
+        metadata, so the budget is spent only on records still to upload).
+    clock : callable
+        Wall clock in seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        alarm_fraction: float = 0.9,
+        keep_sent_waveforms: bool = False,
+        clock: Any = time.time,
+    ) -> None:
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+        if not 0.0 < alarm_fraction <= 1.0:
+            raise ValueError(f"alarm_fraction must be in (0, 1], got {alarm_fraction}")
+        self.path = Path(path)
+        self.max_bytes = int(max_bytes)
+        self.alarm_fraction = float(alarm_fraction)
+        self.keep_sent_waveforms = keep_sent_waveforms
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._alarm_logged = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA busy_timeout=30000")
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise OutboxError(
+                    "cannot switch the outbox to WAL mode",
+                    path=str(self.path),
+                    got=str(mode),
+                )
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA journal_size_limit=8388608")
+            self._migrate()
+        except sqlite3.Error as exc:
+            msg = f"cannot open the outbox: {exc}"
+            raise OutboxError(msg, path=str(self.path)) from exc
+
+    # ------------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction, committed (durably) or rolled back."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise OutboxError(
+                "outbox written by a newer agent",
+                path=str(self.path),
+                expected=f"schema <= {_SCHEMA_VERSION}",
+                got=str(version),
+            )
+        if version < _SCHEMA_VERSION:
+            with self._tx() as db:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------------ disk budget
+    def used_bytes(self) -> int:
+        """Bytes of database pages in use (free pages are reused before the file grows)."""
+        with self._lock:
+            page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+            free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def file_bytes(self) -> int:
+        """Bytes on disk: the database file plus its WAL."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                total += p.stat().st_size
+        return total
+
+    def _check_budget(self, incoming: int) -> None:
+        used = self.used_bytes()
+        if used + incoming > self.max_bytes:
+            logger.error(
+                "outbox FULL: %d of %d bytes used, refusing a new record of ~%d bytes (%s)",
+                used, self.max_bytes, incoming, self.path,
+            )
+            raise OutboxFullError(
+                "outbox is full: new records are refused until the queue drains",
+                path=str(self.path),
+                expected=f"<= {self.max_bytes} bytes",
+                got=f"{used} used + {incoming} incoming",
+            )
+        fraction = (used + incoming) / self.max_bytes
+        if fraction >= self.alarm_fraction:
+            if not self._alarm_logged:
+                logger.warning(
+                    "outbox ALARM: %.0f%% of its %d-byte limit used (%s)",
+                    100 * fraction, self.max_bytes, self.path,
+                )
+                self._alarm_logged = True
+        else:
+            self._alarm_logged = False
+
+    # ------------------------------------------------------------------ records
+    def enqueue(self, rec: NewRecord) -> EnqueueResult:
+        """Store a record durably (committed with ``synchronous=FULL``) and return its id.
+
+        Raises
+        ------
+        OutboxFullError
+            The disk budget would be exceeded; nothing was stored.
+        OutboxError
+            The database cannot be written.
+        """
+        now = float(self._clock())
+        incoming = len(rec.samples) + len(rec.analysis_json) + 1024
+        order_time = rec.acquired_at.timestamp() if rec.acquired_at is not None else now
+        try:
+            with self._tx() as db:
+                row = db.execute(
+                    "SELECT record_id, state FROM records WHERE content_hash = ?",
+                    (rec.content_hash,),
+                ).fetchone()
+                if row is not None:
+                    return EnqueueResult(row[0], True, RecordState(row[1]))
+                self._check_budget(incoming)
+                record_id = str(uuid.uuid4())
+                db.execute(
+                    "INSERT INTO records (record_id, content_hash, site_id, device_id,"
+                    " acquired_at, patient_id, age_years, sex, fs_hz, leads_json,"
+                    " n_samples, gain, samples, compressed, priority, priority_rank,"
+                    " findings_json, analysis_json, source, state, attempts,"
+                    " next_attempt_at, order_time, created_at)"
+                    f" VALUES ({', '.join('?' * 20)}, 0, ?, ?, ?)",
+                    (
+                        record_id, rec.content_hash, rec.site_id, rec.device_id,
+                        None if rec.acquired_at is None else rec.acquired_at.isoformat(),
+                        rec.patient_id, rec.age_years, rec.sex, rec.fs_hz,
+                        json.dumps(list(rec.leads)), rec.n_samples, rec.gain, rec.samples,
+                        int(rec.compressed), rec.priority.value, rec.priority.rank,
+                        json.dumps(list(rec.findings)), rec.analysis_json, rec.source,
+                        RecordState.PENDING.value, now, order_time, now,
+                    ),
+                )
+        except sqlite3.Error as exc:
+            msg = f"cannot store the record: {exc}"
+            raise OutboxError(msg, path=str(self.path)) from exc
+        return EnqueueResult(record_id, False, RecordState.PENDING)
+
+    def claim_due(self, limit: int = 16, *, lease_s: float = 60.0) -> list[StoredRecord]:
+        """Return up to ``limit`` due pending records of one priority tier, oldest first.
+
+        The most urgent tier that has a due record is served first; a batch never mixes
+        tiers, so a routine record cannot overtake a critical one even when a batch is sent
+        concurrently. Returned records are leased for ``lease_s`` seconds (their
+        ``next_attempt_at`` moves forward) so another worker skips them; after a crash the
+        lease expires and they are due again. Attempts are counted by the ``mark_*`` calls.
+        """
+        now = float(self._clock())
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT {_COLS}, priority_rank FROM records"
+                " WHERE state = 'pending' AND next_attempt_at <= ?"
+                " ORDER BY priority_rank, order_time, seq LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            rows = [r for r in rows if r[-1] == rows[0][-1]]
+            db.executemany(
+                "UPDATE records SET next_attempt_at = ? WHERE record_id = ?",
+                [(now + lease_s, r[0]) for r in rows],
+            )
+        return [_record_from_row(r) for r in rows]
+
+    def release(self, record_ids: Sequence[str]) -> None:
+        """Give leased records back without counting an attempt (due again now)."""
+        now = float(self._clock())
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE records SET next_attempt_at = ? WHERE record_id = ?"
+                " AND state = 'pending'",
+                [(now, rid) for rid in record_ids],
+            )
+
+    def mark_sent(self, acks: Sequence[tuple[str, bool]]) -> None:
+        """Record the central's acks ``(record_id, duplicate)`` in one durable transaction.
+
+        The link is marked up (last success now) in the same transaction, at no extra
+        fsync. Waveform bytes are dropped unless ``keep_sent_waveforms``.
+        """
+        if not acks:
+            return
+        now = float(self._clock())
+        samples_sql = "" if self.keep_sent_waveforms else ", samples = NULL"
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE records SET state = 'sent', sent_at = ?, last_error = NULL,"
+                f" attempts = attempts + 1, duplicate = ?{samples_sql}"
+                " WHERE record_id = ? AND state = 'pending'",
+                [(now, int(dup), rid) for rid, dup in acks],
+            )
+            self._link_tx(db, LinkState.UP, None, now)
+
+    def mark_retry(self, record_id: str, error: str, *, delay_s: float) -> None:
+        """Count an attempt, keep the record pending, due again in ``delay_s`` seconds."""
+        now = float(self._clock())
+        with self._tx() as db:
+            db.execute(
+                "UPDATE records SET next_attempt_at = ?, last_error = ?,"
+                " attempts = attempts + 1 WHERE record_id = ? AND state = 'pending'",
+                (now + max(0.0, delay_s), error, record_id),
+            )
+
+    def mark_failed(self, record_id: str, error: str) -> None:
+        """The central refused the record for good: keep it and why, stop retrying."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE records SET state = 'failed', last_error = ?,"
+                " attempts = attempts + 1 WHERE record_id = ? AND state = 'pending'",
+                (error, record_id),
+            )
+        logger.error("record %s failed permanently: %s", record_id, error)
+
+    def retry_failed(self) -> int:
+        """Put every failed record back to pending (operator action); return how many."""
+        now = float(self._clock())
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE records SET state = 'pending', next_attempt_at = ?"
+                " WHERE state = 'failed'",
+                (now,),
+            )
+            return int(cur.rowcount)
+
+    def get(self, record_id: str) -> StoredRecord | None:
+        """One record by id, or ``None``."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLS} FROM records WHERE record_id = ?", (record_id,)
+            ).fetchone()
+        return None if row is None else _record_from_row(row)
+
+    def list_records(
+        self, state: RecordState | None = None, *, limit: int | None = None
+    ) -> list[StoredRecord]:
+        """Records in upload order (without touching leases)."""
+        where = "" if state is None else "WHERE state = ?"
+        args: tuple[Any, ...] = () if state is None else (state.value,)
+        lim = "" if limit is None else f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLS} FROM records {where}"
+                f" ORDER BY priority_rank, order_time, seq{lim}",
+                args,
+            ).fetchall()
+        return [_record_from_row(r) for r in rows]
+
+    def count(self, state: RecordState) -> int:
+        """Number of records in ``state``."""
+        with self._lock:
+            return int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM records WHERE state = ?", (state.value,)
+                ).fetchone()[0]
+            )
+
+    def state_counts(self, record_ids: Sequence[str]) -> dict[RecordState, int]:
+        """How many of ``record_ids`` are in each state (unknown ids are not counted)."""
+        counts = dict.fromkeys(RecordState, 0)
+        ids = list(dict.fromkeys(record_ids))
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                rows = self._db.execute(
+                    "SELECT state, COUNT(*) FROM records WHERE record_id IN"
+                    f" ({', '.join('?' * len(chunk))}) GROUP BY state",
+                    chunk,
+                ).fetchall()
+                for state, n in rows:
+                    counts[RecordState(state)] += int(n)
+        return counts
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the next pending record is due (0: now; None: nothing pending)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_attempt_at) FROM records WHERE state = 'pending'"
+            ).fetchone()
+        if row[0] is None:
+            return None
+        return max(0.0, float(row[0]) - float(self._clock()))
+
+    # ------------------------------------------------------------------ link + meta
+    def _meta_get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _meta_set(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _link_tx(
+        self, db: sqlite3.Connection, state: LinkState, error: str | None, now: float
+    ) -> None:
+        row = db.execute("SELECT value FROM meta WHERE key = 'link_state'").fetchone()
+        if row is None or row[0] != state.value:
+            self._meta_set(db, "link_changed_at", repr(now))
+            self._meta_set(db, "link_state", state.value)
+        if state is LinkState.UP:
+            self._meta_set(db, "link_last_success_at", repr(now))
+        if error is not None:
+            self._meta_set(db, "link_last_error", error)
+            self._meta_set(db, "link_last_error_at", repr(now))
+
+    def set_link(self, state: LinkState, *, error: str | None = None) -> None:
+        """Persist the link state (``up`` records a success, ``down`` the error)."""
+        with self._tx() as db:
+            self._link_tx(db, state, error, float(self._clock()))
+
+    # ------------------------------------------------------------------ watched files
+    def file_seen(self, path: str, signature: str) -> bool:
+        """True when ``path`` was already taken in with this (size, mtime) signature."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT signature FROM seen_files WHERE path = ?", (path,)
+            ).fetchone()
+        return row is not None and row[0] == signature
+
+    def mark_file(
+        self, path: str, signature: str, *, record_id: str | None, error: str | None
+    ) -> None:
+        """Remember that ``path`` (at ``signature``) was queued or refused."""
+        now = float(self._clock())
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO seen_files (path, signature, record_id, error, seen_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
+                " signature = excluded.signature, record_id = excluded.record_id,"
+                " error = excluded.error, seen_at = excluded.seen_at",
+                (path, signature, record_id, error, now),
+            )
+
+    def link(self) -> LinkStatus:
+        """The persisted link state."""
+
+        def f(key: str) -> float | None:
+            v = self._meta_get(key)
+            return None if v is None else float(v)
+
+        return LinkStatus(
+            state=LinkState(self._meta_get("link_state") or LinkState.UNKNOWN.value),
+            changed_at=f("link_changed_at"),
+            last_success_at=f("link_last_success_at"),
+            last_error=self._meta_get("link_last_error"),
+            last_error_at=f("link_last_error_at"),
+        )
+
+    # ------------------------------------------------------------------ reports
+    def report_cursor(self, site_id: str) -> int:
+        """Last report cursor stored for ``site_id`` (0 = none yet)."""
+        v = self._meta_get(f"reports_cursor:{site_id}")
+        return 0 if v is None else int(v)
+
+    def store_report(self, report: StoredReport) -> bool:
+        """Store a report and advance the site's cursor in one transaction.
+
+        Returns False when that report version was already stored (a replay).
+        """
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO reports (report_id, version, record_id, site_id,"
+                " cursor, signed_at, signed_by, conclusion, payload_json, received_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    report.report_id, report.version, report.record_id, report.site_id,
+                    report.cursor, report.signed_at, report.signed_by, report.conclusion,
+                    json.dumps(report.payload), report.received_at,
+                ),
+            )
+            key = f"reports_cursor:{report.site_id}"
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            if row is None or int(row[0]) < report.cursor:
+                self._meta_set(db, key, str(report.cursor))
+            return cur.rowcount == 1
+
+    def list_reports(
+        self, *, record_id: str | None = None, limit: int | None = None
+    ) -> list[StoredReport]:
+        """Stored reports, newest cursor first."""
+        where = "" if record_id is None else "WHERE record_id = ?"
+        args: tuple[Any, ...] = () if record_id is None else (record_id,)
+        lim = "" if limit is None else f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT report_id, version, record_id, site_id, cursor, signed_at,"
+                f" signed_by, conclusion, payload_json, received_at FROM reports {where}"
+                f" ORDER BY cursor DESC{lim}",
+                args,
+            ).fetchall()
+        return [
+            StoredReport(r[0], int(r[1]), r[2], r[3], int(r[4]), r[5], r[6], r[7],
+                         json.loads(r[8]), float(r[9]))
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> OutboxStatus:
+        """A consistent snapshot of counts, age, disk use and link state."""
+        now = float(self._clock())
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                counts = dict(
+                    self._db.execute(
+                        "SELECT state, COUNT(*) FROM records GROUP BY state"
+                    ).fetchall()
+                )
+                crit, oldest = self._db.execute(
+                    "SELECT SUM(priority = 'critical'), MIN(created_at) FROM records"
+                    " WHERE state = 'pending'"
+                ).fetchone()
+                n_reports = self._db.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
+            finally:
+                self._db.execute("COMMIT")
+            link = self.link()
+            used = self.used_bytes()
+        return OutboxStatus(
+            path=str(self.path),
+            pending=int(counts.get("pending", 0)),
+            sent=int(counts.get("sent", 0)),
+            failed=int(counts.get("failed", 0)),
+            pending_critical=int(crit or 0),
+            oldest_pending_age_s=None if oldest is None else max(0.0, now - float(oldest)),
+            used_bytes=used,
+            file_bytes=self.file_bytes(),
+            max_bytes=self.max_bytes,
+            alarm_fraction=self.alarm_fraction,
+            link=link,
+            reports=int(n_reports),
+        )
+
+
+_COLS = (
+    "record_id, site_id, device_id, fs_hz, leads_json, n_samples, gain, samples,"
+    " compressed, priority, findings_json, analysis_json, content_hash, source,"
+    " acquired_at, patient_id, age_years, sex, state, attempts, next_attempt_at,"
+    " last_error, created_at, sent_at"
+)
+
+
+def _record_from_row(r: Sequence[Any]) -> StoredRecord:
+    return StoredRecord(
+        record_id=r[0],
+        site_id=r[1],
+        device_id=r[2],
+        fs_hz=float(r[3]),
+        leads=tuple(json.loads(r[4])),
+        n_samples=int(r[5]),
+        gain=float(r[6]),
+        samples=None if r[7] is None else bytes(r[7]),
+        compressed=bool(r[8]),
+        priority=Priority(r[9]),
+        findings=tuple(json.loads(r[10])),
+        analysis_json=r[11],
+        content_hash=r[12],
+        source=r[13],
+        acquired_at=None if r[14] is None else datetime.fromisoformat(r[14]),
+        patient_id=r[15],
+        age_years=None if r[16] is None else float(r[16]),
+        sex=r[17],
+        state=RecordState(r[18]),
+        attempts=int(r[19]),
+        next_attempt_at=float(r[20]),
+        last_error=r[21],
+        created_at=float(r[22]),
+        sent_at=None if r[23] is None else float(r[23]),
+    )
