@@ -8,45 +8,63 @@ and the problem (:class:`~edge_agent.errors.UnsupportedFormatError` for formats 
 Lead names: ``I, II, III, aVR, aVL, aVF, V1-V6`` whatever the file's spelling (``MLII``,
 ``avf``, ``v3``...); leads outside these twelve (Frank ``vx``, ``V3R``, ``V4R``...) are
 kept under their own stripped name. Duplicate names (after normalisation) are rejected.
+Leads keep the order of the file.
 
-Formats: WFDB (``.hea`` + ``.dat``/``.mat``), HL7 aECG (``.xml``).
+Formats: WFDB (``.hea`` + ``.dat``/``.mat``), HL7 aECG (``.xml``), DICOM 12-lead and
+General ECG waveforms (``.dcm``, also written), CSV (``.csv``, also written).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 
 from edge_agent.errors import RecordFormatError, UnsupportedFormatError
 from edge_agent.io.aecg_reader import read_aecg
+from edge_agent.io.csv_io import read_csv, write_csv
+from edge_agent.io.dicom_io import read_dicom, write_dicom_ecg
 from edge_agent.io.record import EcgRecord, build_record
 from edge_agent.io.wfdb_reader import WFDB_SUFFIXES, read_wfdb, record_stem
 
 __all__ = [
+    "RECORD_SUFFIXES",
     "EcgRecord",
     "build_record",
     "iter_record_paths",
     "read_aecg",
+    "read_csv",
+    "read_dicom",
     "read_record",
     "read_wfdb",
+    "write_csv",
+    "write_dicom_ecg",
 ]
 
-_OTHER_SUFFIXES: tuple[str, ...] = (".xml",)
+_READERS: dict[str, Callable[[Path], EcgRecord]] = {
+    ".xml": read_aecg,
+    ".dcm": read_dicom,
+    ".dicom": read_dicom,
+    ".csv": read_csv,
+}
+RECORD_SUFFIXES: tuple[str, ...] = (".hea", *_READERS)
+"""Suffixes :func:`iter_record_paths` lists (a WFDB record once, as its ``.hea``)."""
 
 
 def read_record(path: str | PathLike[str]) -> EcgRecord:
-    """Read any supported cart export, choosing the reader by extension (then content).
+    """Read any supported cart export, choosing the reader by extension, then content.
 
     Parameters
     ----------
     path : str or path-like
-        A WFDB ``.hea``/``.dat``/``.mat`` file or record stem, or an HL7 aECG ``.xml``.
-        Files with another suffix are recognised by their content (XML).
+        A WFDB ``.hea``/``.dat``/``.mat`` file or record stem, an HL7 aECG ``.xml``, a
+        DICOM ``.dcm`` or a ``.csv`` (which must state fs in its ``# fs=...`` line).
+        Other suffixes are recognised by content (DICOM preamble, XML).
 
     Raises
     ------
     RecordFormatError
-        The file is missing or malformed (message names the file and the problem).
+        The file is missing or malformed (the message names the file and the problem).
     UnsupportedFormatError
         The file is of a format not read here.
     """
@@ -58,14 +76,15 @@ def read_record(path: str | PathLike[str]) -> EcgRecord:
         raise RecordFormatError(
             "file not found", path=str(p), expected="an existing file", got="no such file"
         )
-    if suffix == ".xml" or _sniff(p) == "xml":
-        return read_aecg(p)
-    raise UnsupportedFormatError(
-        "unsupported record format",
-        path=str(p),
-        expected="WFDB (.hea/.dat/.mat) or HL7 aECG (.xml)",
-        got=f"suffix {suffix!r}" if suffix else "no suffix",
-    )
+    reader = _READERS.get(suffix) or _READERS.get(_sniff(p))
+    if reader is None:
+        raise UnsupportedFormatError(
+            "unsupported record format",
+            path=str(p),
+            expected="WFDB (.hea/.dat/.mat), HL7 aECG (.xml), DICOM (.dcm) or CSV (.csv)",
+            got=f"suffix {suffix!r}" if suffix else "no suffix",
+        )
+    return reader(p)
 
 
 def _sniff(p: Path) -> str:
@@ -74,8 +93,10 @@ def _sniff(p: Path) -> str:
             head = fh.read(512)
     except OSError as exc:
         raise RecordFormatError("cannot read the file", path=str(p), got=str(exc)) from exc
+    if head[128:132] == b"DICM":
+        return ".dcm"
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-        return "xml"
+        return ".xml"
     return ""
 
 
@@ -87,16 +108,15 @@ def _has_header(p: Path) -> bool:
 def iter_record_paths(path_or_dir: str | PathLike[str]) -> list[Path]:
     """List the records to read under a file or directory (not recursive), sorted.
 
-    A WFDB record appears once, as its ``.hea`` file (whatever data files it has).
-    A file path is returned as is (a WFDB ``.dat``/``.mat`` as its ``.hea``).
+    A WFDB record appears once, as its ``.hea`` file (whatever data files it has);
+    ``.xml``, ``.dcm``/``.dicom`` and ``.csv`` files appear as they are. A file path is
+    returned as is (a WFDB ``.dat``/``.mat`` as its ``.hea``).
     """
     p = Path(path_or_dir)
     if not p.is_dir():
         if p.suffix.lower() in (".dat", ".mat"):
             return [p.with_suffix(".hea")]
         return [p]
-    found = {q for q in p.iterdir() if q.is_file() and q.suffix.lower() == ".hea"}
-    found.update(
-        q for q in p.iterdir() if q.is_file() and q.suffix.lower() in _OTHER_SUFFIXES
+    return sorted(
+        q for q in p.iterdir() if q.suffix.lower() in RECORD_SUFFIXES and q.is_file()
     )
-    return sorted(found)
