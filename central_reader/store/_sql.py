@@ -1,0 +1,812 @@
+"""SQL shared by the SQLite and PostgreSQL stores.
+
+Queries are written once with ``?`` placeholders; the PostgreSQL store rewrites them to
+``%s``. Dialect differences are small hooks: how a transaction starts, how the next record
+is claimed (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), row locks, and how report cursors are
+kept in commit order.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, Protocol
+
+from central_reader.errors import (
+    ClaimConflictError,
+    ConflictError,
+    DuplicateRecordError,
+    NotFoundError,
+    VersionConflictError,
+)
+from central_reader.store.base import ReadingStore, TokenInfo
+from central_reader.types import (
+    AuditAction,
+    AuditEvent,
+    Finding,
+    IngestResult,
+    NewRecord,
+    Patient,
+    Principal,
+    Priority,
+    QueueEntry,
+    QueueStats,
+    RecordDetail,
+    RecordStatus,
+    Report,
+    ReportDraft,
+    Role,
+    Sex,
+    StoredWaveform,
+    User,
+)
+
+__all__ = ["Row", "SqlStore", "Tx", "from_us", "to_us"]
+
+Row = Mapping[str, Any]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(dt: datetime) -> int:
+    """Aware datetime -> integer microseconds since the epoch."""
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    """Integer microseconds since the epoch -> aware UTC datetime."""
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+def _opt_us(dt: datetime | None) -> int | None:
+    return None if dt is None else to_us(dt)
+
+
+def _opt_dt(us: int | None) -> datetime | None:
+    return None if us is None else from_us(int(us))
+
+
+def findings_to_json(findings: Sequence[Finding]) -> str:
+    """Findings as a JSON array with the wire's field names."""
+    return json.dumps(
+        [
+            {
+                "code": f.code,
+                "label_en": f.label_en,
+                "label_zh": f.label_zh,
+                "priority": f.priority.value,
+                "source": f.source,
+                "probability": f.probability,
+                "detail": f.detail,
+            }
+            for f in findings
+        ],
+        ensure_ascii=False,
+    )
+
+
+def findings_from_json(text: str) -> tuple[Finding, ...]:
+    """Inverse of :func:`findings_to_json`."""
+    return tuple(
+        Finding(
+            code=d["code"],
+            label_en=d["label_en"],
+            label_zh=d["label_zh"],
+            priority=Priority(d["priority"]),
+            source=d["source"],
+            probability=d["probability"],
+            detail=d["detail"],
+        )
+        for d in json.loads(text)
+    )
+
+
+class Tx(Protocol):
+    """The cursor-like handle a transaction yields."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+
+_ENTRY_COLUMNS = (
+    "r.record_id, r.site_id, r.county_id, r.priority, r.findings_json, r.patient_id,"
+    " r.patient_age, r.patient_sex, r.acquired_at, r.received_at, r.deadline, r.signed,"
+    " r.claimed_by, r.lease_expires_at"
+)
+_QUEUE_ORDER = "r.tier, r.deadline, r.received_at, r.record_id"
+_REPORT_COLUMNS = (
+    "cursor, report_id, record_id, site_id, version, findings_json, free_text, conclusion,"
+    " signed_by, signer_name, signed_at, amend_reason"
+)
+
+
+def _entry(row: Row, now_us: int) -> QueueEntry:
+    lease = row["lease_expires_at"]
+    if row["signed"]:
+        status = RecordStatus.SIGNED
+    elif row["claimed_by"] is not None and lease is not None and lease > now_us:
+        status = RecordStatus.CLAIMED
+    else:
+        status = RecordStatus.QUEUED
+    live = status is RecordStatus.CLAIMED
+    return QueueEntry(
+        record_id=row["record_id"],
+        site_id=row["site_id"],
+        county_id=row["county_id"],
+        priority=Priority(row["priority"]),
+        findings=findings_from_json(row["findings_json"]),
+        patient=Patient(
+            pseudo_id=row["patient_id"],
+            age_years=None if row["patient_age"] is None else int(row["patient_age"]),
+            sex=Sex(row["patient_sex"]),
+        ),
+        acquired_at=from_us(int(row["acquired_at"])),
+        received_at=from_us(int(row["received_at"])),
+        deadline=from_us(int(row["deadline"])),
+        status=status,
+        claimed_by=row["claimed_by"] if live else None,
+        lease_expires_at=_opt_dt(lease) if live else None,
+    )
+
+
+def _report(row: Row) -> Report:
+    return Report(
+        report_id=row["report_id"],
+        record_id=row["record_id"],
+        site_id=row["site_id"],
+        version=int(row["version"]),
+        findings=findings_from_json(row["findings_json"]),
+        free_text=row["free_text"],
+        conclusion=row["conclusion"],
+        signed_by=row["signed_by"],
+        signer_name=row["signer_name"],
+        signed_at=from_us(int(row["signed_at"])),
+        amend_reason=row["amend_reason"],
+        cursor=int(row["cursor"]),
+    )
+
+
+def _user(row: Row) -> User:
+    return User(
+        user_id=row["user_id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        county_id=row["county_id"],
+        site_id=row["site_id"],
+        created_at=from_us(int(row["created_at"])),
+    )
+
+
+def migration_files(dialect: str) -> list[tuple[int, str]]:
+    """``(version, sql)`` of ``migrations/<dialect>/NNNN_*.sql``, in order."""
+    folder = resources.files("central_reader.store") / "migrations" / dialect
+    out = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            out.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+class SqlStore(ReadingStore):
+    """Everything but connection handling and the dialect hooks."""
+
+    #: Appended to a SELECT that must lock the record row until commit.
+    _lock_clause = ""
+
+    @abstractmethod
+    def _tx(self, *, write: bool) -> AbstractContextManager[Tx]:
+        """A transaction: commit on normal exit, roll back on an exception."""
+
+    @abstractmethod
+    def _claim_next_id(self, tx: Tx, county_id: str, now_us: int) -> str | None:
+        """Lock and return the first unclaimed record of the county, in queue order."""
+
+    def _before_report_insert(self, tx: Tx) -> None:  # noqa: B027 - optional hook
+        """Make report cursors follow commit order (PostgreSQL takes a lock here)."""
+
+    # -- directory -----------------------------------------------------------------------
+
+    def add_county(self, county_id: str, name: str) -> None:
+        with self._tx(write=True) as tx:
+            tx.execute(
+                "INSERT INTO counties (county_id, name) VALUES (?, ?)"
+                " ON CONFLICT (county_id) DO NOTHING",
+                (county_id, name),
+            )
+
+    def add_site(self, site_id: str, county_id: str, name: str) -> None:
+        with self._tx(write=True) as tx:
+            if (
+                tx.one("SELECT 1 AS x FROM counties WHERE county_id = ?", (county_id,))
+                is None
+            ):
+                raise NotFoundError("no such county", field="county_id", got=county_id)
+            row = tx.one("SELECT county_id FROM sites WHERE site_id = ?", (site_id,))
+            if row is not None:
+                if row["county_id"] != county_id:
+                    raise ConflictError(
+                        "site belongs to another county",
+                        field="site_id",
+                        expected=county_id,
+                        got=row["county_id"],
+                    )
+                return
+            tx.execute(
+                "INSERT INTO sites (site_id, county_id, name) VALUES (?, ?, ?)",
+                (site_id, county_id, name),
+            )
+
+    def site_county(self, site_id: str) -> str | None:
+        with self._tx(write=False) as tx:
+            row = tx.one("SELECT county_id FROM sites WHERE site_id = ?", (site_id,))
+        return None if row is None else str(row["county_id"])
+
+    def add_user(self, user: User) -> None:
+        with self._tx(write=True) as tx:
+            if tx.one("SELECT 1 AS x FROM users WHERE user_id = ?", (user.user_id,)):
+                raise ConflictError("user exists", field="user_id", got=user.user_id)
+            tx.execute(
+                "INSERT INTO users (user_id, name, role, county_id, site_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    user.user_id,
+                    user.name,
+                    user.role.value,
+                    user.county_id,
+                    user.site_id,
+                    to_us(user.created_at),
+                ),
+            )
+
+    def list_users(self) -> list[User]:
+        with self._tx(write=False) as tx:
+            rows = tx.all("SELECT * FROM users ORDER BY user_id")
+        return [_user(r) for r in rows]
+
+    def add_token(
+        self,
+        token_id: str,
+        token_sha256: str,
+        user_id: str,
+        label: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+    ) -> None:
+        with self._tx(write=True) as tx:
+            if tx.one("SELECT 1 AS x FROM users WHERE user_id = ?", (user_id,)) is None:
+                raise NotFoundError("no such user", field="user_id", got=user_id)
+            tx.execute(
+                "INSERT INTO tokens (token_id, token_sha256, user_id, label, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    token_id,
+                    token_sha256,
+                    user_id,
+                    label,
+                    to_us(created_at),
+                    _opt_us(expires_at),
+                ),
+            )
+
+    def list_tokens(self, user_id: str | None = None) -> list[TokenInfo]:
+        sql = "SELECT * FROM tokens"
+        params: tuple[Any, ...] = ()
+        if user_id is not None:
+            sql += " WHERE user_id = ?"
+            params = (user_id,)
+        with self._tx(write=False) as tx:
+            rows = tx.all(sql + " ORDER BY created_at, token_id", params)
+        return [
+            TokenInfo(
+                token_id=r["token_id"],
+                user_id=r["user_id"],
+                label=r["label"],
+                created_at=from_us(int(r["created_at"])),
+                expires_at=_opt_dt(r["expires_at"]),
+                revoked_at=_opt_dt(r["revoked_at"]),
+            )
+            for r in rows
+        ]
+
+    def revoke_token(self, token_id: str, now: datetime) -> bool:
+        with self._tx(write=True) as tx:
+            n = tx.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                (to_us(now), token_id),
+            )
+        return n == 1
+
+    def principal_for_token(self, token_sha256: str, now: datetime) -> Principal | None:
+        with self._tx(write=False) as tx:
+            row = tx.one(
+                "SELECT u.user_id, u.role, u.name, u.county_id, u.site_id"
+                " FROM tokens t JOIN users u ON u.user_id = t.user_id"
+                " WHERE t.token_sha256 = ? AND t.revoked_at IS NULL"
+                " AND (t.expires_at IS NULL OR t.expires_at > ?)",
+                (token_sha256, to_us(now)),
+            )
+        if row is None:
+            return None
+        return Principal(
+            user_id=row["user_id"],
+            role=Role(row["role"]),
+            name=row["name"],
+            county_id=row["county_id"],
+            site_id=row["site_id"],
+        )
+
+    # -- records -------------------------------------------------------------------------
+
+    def insert_record(
+        self,
+        record: NewRecord,
+        *,
+        county_id: str,
+        tier: int,
+        deadline: datetime,
+        received_at: datetime,
+    ) -> IngestResult:
+        wf = record.waveform
+        with self._tx(write=True) as tx:
+            inserted = tx.execute(
+                "INSERT INTO records (record_id, site_id, county_id, device_id, acquired_at,"
+                " received_at, patient_id, patient_age, patient_sex, priority, tier, deadline,"
+                " findings_json, analysis_json, content_sha256)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (record_id) DO NOTHING",
+                (
+                    record.record_id,
+                    record.site_id,
+                    county_id,
+                    record.device_id,
+                    to_us(record.acquired_at),
+                    to_us(received_at),
+                    record.patient.pseudo_id,
+                    record.patient.age_years,
+                    record.patient.sex.value,
+                    record.priority.value,
+                    tier,
+                    to_us(deadline),
+                    findings_to_json(record.findings),
+                    record.analysis_json,
+                    record.content_sha256,
+                ),
+            )
+            if inserted == 1:
+                tx.execute(
+                    "INSERT INTO waveforms (record_id, fs_hz, leads, n_samples, gain,"
+                    " compressed, samples) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.record_id,
+                        wf.fs_hz,
+                        json.dumps(list(wf.leads)),
+                        wf.n_samples,
+                        wf.gain_counts_per_mv,
+                        int(wf.compressed),
+                        wf.samples,
+                    ),
+                )
+                self._audit(
+                    tx,
+                    record.device_id,
+                    AuditAction.INGEST,
+                    record.record_id,
+                    f"site={record.site_id} priority={record.priority.value}",
+                    received_at,
+                )
+                return IngestResult(
+                    record.record_id, duplicate=False, received_at=received_at
+                )
+            row = tx.one(
+                "SELECT content_sha256, received_at FROM records WHERE record_id = ?",
+                (record.record_id,),
+            )
+        if row is None:  # pragma: no cover - a conflict implies the row exists
+            raise NotFoundError("record vanished during insert", got=record.record_id)
+        if row["content_sha256"] != record.content_sha256:
+            raise DuplicateRecordError(
+                "record id already used for different content",
+                field="record_id",
+                got=record.record_id,
+            )
+        return IngestResult(
+            record.record_id, duplicate=True, received_at=from_us(int(row["received_at"]))
+        )
+
+    def list_queue(
+        self,
+        county_id: str | None,
+        now: datetime,
+        *,
+        limit: int = 100,
+        include_claimed: bool = False,
+    ) -> list[QueueEntry]:
+        now_us = to_us(now)
+        where = ["r.signed = 0"]
+        params: list[Any] = []
+        if county_id is not None:
+            where.append("r.county_id = ?")
+            params.append(county_id)
+        if not include_claimed:
+            where.append("(r.claimed_by IS NULL OR r.lease_expires_at <= ?)")
+            params.append(now_us)
+        sql = (
+            f"SELECT {_ENTRY_COLUMNS} FROM records r WHERE {' AND '.join(where)}"
+            f" ORDER BY {_QUEUE_ORDER} LIMIT ?"
+        )
+        with self._tx(write=False) as tx:
+            rows = tx.all(sql, (*params, limit))
+        return [_entry(r, now_us) for r in rows]
+
+    def _load_entry(self, tx: Tx, record_id: str, now_us: int) -> QueueEntry | None:
+        row = tx.one(
+            f"SELECT {_ENTRY_COLUMNS} FROM records r WHERE r.record_id = ?", (record_id,)
+        )
+        return None if row is None else _entry(row, now_us)
+
+    def claim(
+        self,
+        record_id: str | None,
+        *,
+        county_id: str,
+        user_id: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> QueueEntry:
+        now_us = to_us(now)
+        with self._tx(write=True) as tx:
+            if record_id is None:
+                record_id = self._claim_next_id(tx, county_id, now_us)
+                if record_id is None:
+                    raise NotFoundError(
+                        "no unclaimed record in the queue", field="county_id", got=county_id
+                    )
+                n = tx.execute(
+                    "UPDATE records SET claimed_by = ?, lease_expires_at = ?"
+                    " WHERE record_id = ? AND signed = 0",
+                    (user_id, to_us(lease_until), record_id),
+                )
+            else:
+                n = tx.execute(
+                    "UPDATE records SET claimed_by = ?, lease_expires_at = ?"
+                    " WHERE record_id = ? AND county_id = ? AND signed = 0"
+                    " AND (claimed_by IS NULL OR lease_expires_at <= ? OR claimed_by = ?)",
+                    (user_id, to_us(lease_until), record_id, county_id, now_us, user_id),
+                )
+            if n != 1:
+                self._raise_claim_failure(tx, record_id, county_id, now_us)
+            self._audit(
+                tx,
+                user_id,
+                AuditAction.CLAIM,
+                record_id,
+                f"lease_until={lease_until.isoformat()}",
+                now,
+            )
+            entry = self._load_entry(tx, record_id, now_us)
+        assert entry is not None  # noqa: S101 - updated in this transaction
+        return entry
+
+    def _raise_claim_failure(
+        self, tx: Tx, record_id: str, county_id: str | None, now_us: int
+    ) -> None:
+        row = tx.one(
+            "SELECT county_id, signed, claimed_by, lease_expires_at FROM records"
+            " WHERE record_id = ?",
+            (record_id,),
+        )
+        if row is None or (county_id is not None and row["county_id"] != county_id):
+            raise NotFoundError(
+                "no such record in this county", field="record_id", got=record_id
+            )
+        if row["signed"]:
+            raise ClaimConflictError(
+                "record is already signed", field="record_id", got=record_id
+            )
+        if row["claimed_by"] is not None and (row["lease_expires_at"] or 0) > now_us:
+            until = from_us(int(row["lease_expires_at"])).isoformat()
+            raise ClaimConflictError(
+                f"claimed by {row['claimed_by']} until {until}",
+                field="record_id",
+                got=record_id,
+            )
+        raise ClaimConflictError("record is not claimed", field="record_id", got=record_id)
+
+    def release(
+        self,
+        record_id: str,
+        *,
+        county_id: str | None,
+        user_id: str,
+        force: bool,
+        now: datetime,
+    ) -> None:
+        now_us = to_us(now)
+        with self._tx(write=True) as tx:
+            sql = (
+                "UPDATE records SET claimed_by = NULL, lease_expires_at = NULL"
+                " WHERE record_id = ? AND signed = 0 AND claimed_by IS NOT NULL"
+            )
+            params: list[Any] = [record_id]
+            if county_id is not None:
+                sql += " AND county_id = ?"
+                params.append(county_id)
+            if not force:
+                sql += " AND claimed_by = ?"
+                params.append(user_id)
+            if tx.execute(sql, params) != 1:
+                self._raise_claim_failure(tx, record_id, county_id, now_us)
+            self._audit(
+                tx, user_id, AuditAction.RELEASE, record_id, "forced" if force else "", now
+            )
+
+    def get_record(self, record_id: str, now: datetime) -> RecordDetail | None:
+        now_us = to_us(now)
+        with self._tx(write=False) as tx:
+            row = tx.one(
+                f"SELECT {_ENTRY_COLUMNS}, r.device_id, r.analysis_json, w.fs_hz, w.leads,"
+                " w.n_samples, w.gain, w.compressed, w.samples"
+                " FROM records r JOIN waveforms w ON w.record_id = r.record_id"
+                " WHERE r.record_id = ?",
+                (record_id,),
+            )
+            if row is None:
+                return None
+            reports = tx.all(
+                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE record_id = ? ORDER BY version",
+                (record_id,),
+            )
+            prev = None
+            if row["patient_id"]:
+                prev = tx.one(
+                    "SELECT record_id FROM records WHERE county_id = ? AND patient_id = ?"
+                    " AND acquired_at < ? ORDER BY acquired_at DESC LIMIT 1",
+                    (row["county_id"], row["patient_id"], row["acquired_at"]),
+                )
+        return RecordDetail(
+            entry=_entry(row, now_us),
+            device_id=row["device_id"],
+            waveform=StoredWaveform(
+                fs_hz=float(row["fs_hz"]),
+                leads=tuple(json.loads(row["leads"])),
+                n_samples=int(row["n_samples"]),
+                gain_counts_per_mv=float(row["gain"]),
+                samples=bytes(row["samples"]),
+                compressed=bool(row["compressed"]),
+            ),
+            analysis_json=row["analysis_json"],
+            reports=tuple(_report(r) for r in reports),
+            previous_record_id=None if prev is None else prev["record_id"],
+        )
+
+    # -- reports -------------------------------------------------------------------------
+
+    def _insert_report(
+        self,
+        tx: Tx,
+        *,
+        record_id: str,
+        site_id: str,
+        version: int,
+        signer: Principal,
+        draft: ReportDraft,
+        reason: str,
+        report_id: str,
+        now: datetime,
+    ) -> Report:
+        self._before_report_insert(tx)
+        tx.execute(
+            "INSERT INTO reports (report_id, record_id, site_id, version, findings_json,"
+            " free_text, conclusion, signed_by, signer_name, signed_at, amend_reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                report_id,
+                record_id,
+                site_id,
+                version,
+                findings_to_json(draft.findings),
+                draft.free_text,
+                draft.conclusion,
+                signer.user_id,
+                signer.name,
+                to_us(now),
+                reason,
+            ),
+        )
+        row = tx.one(
+            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE report_id = ?", (report_id,)
+        )
+        assert row is not None  # noqa: S101 - inserted just above
+        return _report(row)
+
+    def sign_report(
+        self,
+        record_id: str,
+        *,
+        signer: Principal,
+        draft: ReportDraft,
+        report_id: str,
+        now: datetime,
+    ) -> Report:
+        with self._tx(write=True) as tx:
+            row = tx.one(
+                "SELECT site_id, signed, claimed_by FROM records WHERE record_id = ?"
+                + self._lock_clause,
+                (record_id,),
+            )
+            if row is None:
+                raise NotFoundError("no such record", field="record_id", got=record_id)
+            if row["signed"]:
+                raise ClaimConflictError(
+                    "record is already signed; amend it instead",
+                    field="record_id",
+                    got=record_id,
+                )
+            if row["claimed_by"] != signer.user_id:
+                raise ClaimConflictError(
+                    "claim the record before signing it",
+                    field="record_id",
+                    expected=f"claimed by {signer.user_id}",
+                    got=f"claimed by {row['claimed_by'] or 'nobody'}",
+                )
+            report = self._insert_report(
+                tx,
+                record_id=record_id,
+                site_id=row["site_id"],
+                version=1,
+                signer=signer,
+                draft=draft,
+                reason="",
+                report_id=report_id,
+                now=now,
+            )
+            tx.execute(
+                "UPDATE records SET signed = 1, claimed_by = NULL, lease_expires_at = NULL"
+                " WHERE record_id = ?",
+                (record_id,),
+            )
+            self._audit(
+                tx,
+                signer.user_id,
+                AuditAction.SIGN,
+                record_id,
+                f"report={report_id} version=1",
+                now,
+            )
+        return report
+
+    def amend_report(
+        self,
+        record_id: str,
+        *,
+        signer: Principal,
+        draft: ReportDraft,
+        base_version: int,
+        reason: str,
+        report_id: str,
+        now: datetime,
+    ) -> Report:
+        with self._tx(write=True) as tx:
+            row = tx.one(
+                "SELECT site_id, signed FROM records WHERE record_id = ?"
+                + self._lock_clause,
+                (record_id,),
+            )
+            if row is None:
+                raise NotFoundError("no such record", field="record_id", got=record_id)
+            if not row["signed"]:
+                raise ClaimConflictError(
+                    "record has no signed report to amend", field="record_id", got=record_id
+                )
+            latest = tx.one(
+                "SELECT MAX(version) AS v FROM reports WHERE record_id = ?", (record_id,)
+            )
+            latest_version = int(latest["v"]) if latest and latest["v"] is not None else 0
+            if base_version != latest_version:
+                raise VersionConflictError(
+                    "amend the latest report version",
+                    field="base_version",
+                    expected=str(latest_version),
+                    got=str(base_version),
+                )
+            report = self._insert_report(
+                tx,
+                record_id=record_id,
+                site_id=row["site_id"],
+                version=latest_version + 1,
+                signer=signer,
+                draft=draft,
+                reason=reason,
+                report_id=report_id,
+                now=now,
+            )
+            self._audit(
+                tx,
+                signer.user_id,
+                AuditAction.AMEND,
+                record_id,
+                f"report={report_id} version={latest_version + 1}",
+                now,
+            )
+        return report
+
+    def reports_after(self, site_id: str, cursor: int, *, limit: int = 100) -> list[Report]:
+        with self._tx(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE site_id = ? AND cursor > ?"
+                " ORDER BY cursor LIMIT ?",
+                (site_id, cursor, limit),
+            )
+        return [_report(r) for r in rows]
+
+    # -- audit and stats -----------------------------------------------------------------
+
+    @staticmethod
+    def _audit(
+        tx: Tx,
+        user_id: str,
+        action: AuditAction,
+        record_id: str | None,
+        detail: str,
+        now: datetime,
+    ) -> None:
+        tx.execute(
+            "INSERT INTO audit_log (at, user_id, action, record_id, detail)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (to_us(now), user_id, action.value, record_id, detail),
+        )
+
+    def append_audit(
+        self,
+        *,
+        user_id: str,
+        action: AuditAction,
+        record_id: str | None,
+        detail: str,
+        now: datetime,
+    ) -> None:
+        with self._tx(write=True) as tx:
+            self._audit(tx, user_id, action, record_id, detail, now)
+
+    def list_audit(
+        self, record_id: str | None = None, *, limit: int = 1000
+    ) -> list[AuditEvent]:
+        sql = "SELECT * FROM audit_log"
+        params: list[Any] = []
+        if record_id is not None:
+            sql += " WHERE record_id = ?"
+            params.append(record_id)
+        with self._tx(write=False) as tx:
+            rows = tx.all(sql + " ORDER BY seq LIMIT ?", (*params, limit))
+        return [
+            AuditEvent(
+                seq=int(r["seq"]),
+                at=from_us(int(r["at"])),
+                user_id=r["user_id"],
+                action=AuditAction(r["action"]),
+                record_id=r["record_id"],
+                detail=r["detail"],
+            )
+            for r in rows
+        ]
+
+    def queue_stats(self, now: datetime) -> QueueStats:
+        with self._tx(write=False) as tx:
+            rows = tx.all(
+                "SELECT priority, COUNT(*) AS n,"
+                " SUM(CASE WHEN deadline < ? THEN 1 ELSE 0 END) AS late"
+                " FROM records WHERE signed = 0 GROUP BY priority",
+                (to_us(now),),
+            )
+        depth = {p: 0 for p in Priority}
+        overdue = 0
+        for r in rows:
+            depth[Priority(r["priority"])] = int(r["n"])
+            overdue += int(r["late"] or 0)
+        return QueueStats(depth=depth, overdue=overdue)

@@ -1,0 +1,760 @@
+// Reading station: sign-in, the county queue, the reading view, signing.
+// Talks only to the same origin (/api/v1/...), with the reader's token as a Bearer header.
+
+import {
+  Calipers, MedianBeatView, TwelveLeadView, decodeWaveform, layoutTwelveLead,
+} from "./ecg-paper.js";
+import { applyStrings, lang, setLang, statementLabel, t } from "./i18n.js";
+
+const API = "/api/v1";
+const TOKEN_KEY = "ecg.token";
+const params = new URLSearchParams(location.search);
+const REFRESH_MS = Number(params.get("refresh_ms")) || 5000;
+const LEASE_RENEW_MS = 120000;
+const PRIORITY_ORDER = ["critical", "warning", "unreadable", "routine"];
+const CRITICAL_CODES = new Set(["STEMI", "VT", "VF", "ASYSTOLE", "AVB3"]);
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  me: null,
+  queue: [],
+  clockSkewMs: 0,
+  vocab: [],
+  detail: null,
+  item: null,
+  ecg: null,
+  analysis: null,
+  previous: null,
+  findings: [],
+  readOnly: false,
+  settings: { speed: 25, gain: 10, zoom: 1, filterHz: 0.05, compare: true },
+  refreshTimer: null,
+  leaseTimer: null,
+  openSeq: 0,
+};
+
+const views = {};
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(API + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store",
+  });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : {};
+  if (!res.ok) {
+    const err = data.error || {};
+    if (res.status === 401 && path !== "/session") signOut(t("bad_token"));
+    throw new ApiError(res.status, err.code || String(res.status), err.message || res.statusText);
+  }
+  return data;
+}
+
+function toast(message, kind = "info") {
+  const el = $("toast");
+  el.textContent = message;
+  el.dataset.kind = kind;
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+// ---------------------------------------------------------------- sign-in
+
+async function signIn(token) {
+  state.token = token;
+  try {
+    state.me = await api("GET", "/session");
+  } catch (err) {
+    state.token = null;
+    $("signin-error").textContent = err.status === 401 || err.status === 403 ? t("bad_token") : `${t("error")}: ${err.message}`;
+    return false;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("signin-error").textContent = "";
+  $("whoami").textContent = `${state.me.name} · ${state.me.county_id ?? ""}`;
+  $("sign-out").hidden = false;
+  const vocab = await api("GET", "/vocabulary");
+  state.vocab = vocab.statements;
+  fillVocabulary();
+  showQueue();
+  return true;
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  state.me = null;
+  clearInterval(state.refreshTimer);
+  clearInterval(state.leaseTimer);
+  for (const id of ["queue-view", "reading-view"]) $(id).hidden = true;
+  $("signin-view").hidden = false;
+  $("sign-out").hidden = true;
+  $("whoami").textContent = "";
+  $("signin-error").textContent = message || "";
+}
+
+// ---------------------------------------------------------------- queue
+
+function serverNow() {
+  return Date.now() + state.clockSkewMs;
+}
+
+function fmtDuration(ms) {
+  const s = Math.max(0, Math.round(Math.abs(ms) / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  if (h >= 24) return `${Math.floor(h / 24)}d ${h % 24}h`;
+  if (h > 0) return `${h}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`;
+  return `${m}:${String(sec).padStart(2, "0")}`;
+}
+
+function fmtTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return d.toLocaleString(lang() === "zh-CN" ? "zh-CN" : "en-GB", { hour12: false });
+}
+
+function patientText(p) {
+  if (!p) return "—";
+  const age = p.age_years === null || p.age_years === undefined ? "?" : `${p.age_years}${t("years")}`;
+  return `${age} / ${t(`sex_${p.sex || "unknown"}`)}`;
+}
+
+async function refreshQueue() {
+  if (!state.token) return;
+  try {
+    const data = await api("GET", "/queue?include_claimed=1&limit=500");
+    state.clockSkewMs = Date.parse(data.now) - Date.now();
+    state.queue = data.items;
+    renderQueue();
+    $("queue-updated").textContent = new Date().toLocaleTimeString("en-GB", { hour12: false });
+  } catch (err) {
+    if (err.status !== 401) $("queue-updated").textContent = `${t("error")}: ${err.message}`;
+  }
+}
+
+function renderQueue() {
+  const body = $("queue-body");
+  const now = serverNow();
+  const rows = [];
+  const counts = Object.fromEntries(PRIORITY_ORDER.map((p) => [p, 0]));
+  let overdue = 0;
+  for (const item of state.queue) {
+    counts[item.priority] = (counts[item.priority] || 0) + 1;
+    if (item.overdue) overdue += 1;
+    const tr = document.createElement("tr");
+    tr.className = `prio-${item.priority}${item.overdue ? " overdue" : ""}${item.status === "claimed" ? " claimed" : ""}`;
+    tr.dataset.recordId = item.record_id;
+    tr.dataset.priority = item.priority;
+    tr.dataset.overdue = String(Boolean(item.overdue));
+    tr.dataset.status = item.status;
+    tr.tabIndex = 0;
+    const left = Date.parse(item.deadline) - now;
+    const waited = now - Date.parse(item.received_at);
+    const findings = (item.findings || []).map((f) => statementLabel(f)).join("；");
+    const claimed = item.status === "claimed"
+      ? `${t("status_claimed")}${item.claimed_by ? ` · ${item.claimed_by}` : ""}`
+      : t(`status_${item.status}`);
+    tr.append(
+      cell(t(`prio_${item.priority}`), "prio"),
+      cell(item.overdue || left < 0 ? `${t("overdue")} ${fmtDuration(left)}` : `${t("left")} ${fmtDuration(left)}`, "deadline"),
+      cell(fmtDuration(waited), "wait"),
+      cell(item.site_id, "site"),
+      cell(patientText(item.patient), "patient"),
+      cell(findings || "—", "findings"),
+      cell(fmtTime(item.acquired_at), "acquired"),
+      cell(claimed, "status"),
+    );
+    tr.addEventListener("click", () => openRecord(item.record_id));
+    tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") openRecord(item.record_id); });
+    rows.push(tr);
+  }
+  body.replaceChildren(...rows);
+  $("queue-empty").hidden = rows.length > 0;
+  const parts = PRIORITY_ORDER.filter((p) => counts[p]).map((p) => `${t(`prio_${p}`)} ${counts[p]}`);
+  if (overdue) parts.push(`${t("overdue")} ${overdue}`);
+  $("queue-counts").textContent = parts.join(" · ");
+}
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.className = cls;
+  td.textContent = text;
+  return td;
+}
+
+function showQueue() {
+  stopLease();
+  $("signin-view").hidden = true;
+  $("reading-view").hidden = true;
+  $("queue-view").hidden = false;
+  state.detail = null;
+  refreshQueue();
+  clearInterval(state.refreshTimer);
+  state.refreshTimer = setInterval(refreshQueue, REFRESH_MS);
+}
+
+function nextRecordId(step) {
+  const open = state.queue.filter(
+    (i) => i.status !== "claimed" || i.claimed_by === state.me.user_id || i.record_id === state.item?.record_id,
+  );
+  if (!open.length) return null;
+  const pos = state.item ? open.findIndex((i) => i.record_id === state.item.record_id) : -1;
+  if (pos < 0) return step > 0 ? open[0].record_id : null;
+  const next = open[pos + step];
+  return next ? next.record_id : null;
+}
+
+async function goNext(step) {
+  await refreshQueue();
+  const id = nextRecordId(step);
+  if (!id) {
+    toast(t("empty_queue"));
+    return;
+  }
+  await releaseCurrent();
+  openRecord(id);
+}
+
+// ---------------------------------------------------------------- reading view
+
+async function releaseCurrent() {
+  const item = state.item;
+  stopLease();
+  if (item && !state.readOnly) {
+    try {
+      await api("POST", `/records/${encodeURIComponent(item.record_id)}/release`, {});
+    } catch (err) {
+      // Already signed or lease lost: nothing to give back.
+    }
+  }
+}
+
+function stopLease() {
+  clearInterval(state.leaseTimer);
+  state.leaseTimer = null;
+}
+
+async function openRecord(recordId) {
+  const seq = ++state.openSeq;
+  const t0 = performance.now();
+  const listed = state.queue.find((i) => i.record_id === recordId);
+  let readOnly = listed?.status === "signed";
+  if (!readOnly) {
+    try {
+      await api("POST", `/records/${encodeURIComponent(recordId)}/claim`, {});
+    } catch (err) {
+      if (err.status === 409) {
+        toast(t("claim_lost"), "error");
+        refreshQueue();
+        return;
+      }
+      toast(`${t("error")}: ${err.message}`, "error");
+      return;
+    }
+  }
+  let detail;
+  try {
+    detail = await api("GET", `/records/${encodeURIComponent(recordId)}`);
+  } catch (err) {
+    toast(`${t("error")}: ${err.message}`, "error");
+    return;
+  }
+  if (seq !== state.openSeq) return;
+  readOnly = readOnly || detail.item.status === "signed";
+  const tFetched = performance.now();
+  clearInterval(state.refreshTimer);
+  state.detail = detail;
+  state.item = detail.item;
+  state.readOnly = readOnly;
+  state.analysis = detail.analysis || {};
+  state.ecg = decodeWaveform(detail.waveform);
+  state.previous = null;
+  $("queue-view").hidden = true;
+  $("signin-view").hidden = true;
+  $("reading-view").hidden = false;
+  views.current.setRecord(state.ecg, state.settings.filterHz);
+  initFindings();
+  renderBanner();
+  renderMeasurements();
+  renderFindings();
+  drawAll();
+  const tDrawn = performance.now();
+  requestAnimationFrame(() => {
+    const tPainted = performance.now();
+    const timing = {
+      recordId: recordId,
+      fetchMs: tFetched - t0,
+      drawnMs: tDrawn - t0,
+      paintedMs: tPainted - t0,
+    };
+    window.__ecgTiming = timing;
+    document.body.dataset.openedRecord = recordId;
+    $("open-timing").textContent = `${t("open_ms")} ${timing.paintedMs.toFixed(0)} ms`;
+  });
+  if (!readOnly) {
+    state.leaseTimer = setInterval(() => {
+      api("POST", `/records/${encodeURIComponent(recordId)}/claim`, {}).catch(() => toast(t("claim_lost"), "error"));
+    }, LEASE_RENEW_MS);
+  }
+  loadPrevious(detail.previous_record_id, seq);
+}
+
+async function loadPrevious(prevId, seq) {
+  $("compare-wrap").hidden = !prevId;
+  $("previous-wrap").hidden = true;
+  if (!prevId) return;
+  try {
+    const prev = await api("GET", `/records/${encodeURIComponent(prevId)}`);
+    if (seq !== state.openSeq) return;
+    state.previous = prev;
+    views.previous.setRecord(decodeWaveform(prev.waveform), state.settings.filterHz);
+    const reports = prev.reports || [];
+    const last = reports[reports.length - 1];
+    $("previous-caption").textContent = `${fmtTime(prev.item.acquired_at)} · ${prev.item.record_id.slice(0, 8)}`;
+    $("previous-report").textContent = last
+      ? `${t("previous_report")}: ${last.conclusion} (${last.signer_name}, ${fmtTime(last.signed_at)})`
+      : `${t("previous_report")}: —`;
+    drawAll();
+  } catch (err) {
+    $("previous-report").textContent = `${t("error")}: ${err.message}`;
+  }
+}
+
+function renderBanner() {
+  const item = state.item;
+  const left = Date.parse(item.deadline) - serverNow();
+  const banner = $("rec-banner");
+  banner.className = `banner prio-${item.priority}${item.overdue ? " overdue" : ""}`;
+  banner.textContent = [
+    t(`prio_${item.priority}`),
+    item.site_id,
+    patientText(item.patient),
+    fmtTime(item.acquired_at),
+    left < 0 ? `${t("overdue")} ${fmtDuration(left)}` : `${t("left")} ${fmtDuration(left)}`,
+    readOnlyText(),
+  ].filter(Boolean).join(" · ");
+  $("current-caption").textContent = `${t("record_id")} ${item.record_id} · ${t("device")} ${state.detail.device_id}`;
+}
+
+function readOnlyText() {
+  return state.readOnly ? t("status_signed") : "";
+}
+
+function paperScale(compare) {
+  const col = document.querySelector(".paper-col");
+  const avail = Math.max(320, col.clientWidth - 4) / (compare ? 2 : 1) - (compare ? 8 : 0);
+  const lay = layoutTwelveLead(state.ecg, 25, state.settings.gain);
+  return (avail / lay.widthMm) * state.settings.zoom;
+}
+
+function drawAll() {
+  if (!state.ecg) return;
+  const compare = Boolean(state.previous) && state.settings.compare;
+  $("previous-wrap").hidden = !compare;
+  $("papers").classList.toggle("compare", compare);
+  const s = state.settings;
+  const px = paperScale(compare);
+  views.current.draw({ speed: s.speed, gain: s.gain, pxPerMm: px });
+  if (compare) views.previous.draw({ speed: s.speed, gain: s.gain, pxPerMm: px });
+  const median = state.analysis.median_beat;
+  const medianPx = Math.min(px * 1.2, 6);
+  views.median.draw(median, state.ecg.leads, { gain: s.gain, pxPerMm: medianPx });
+  $("caliper-readout").textContent = "—";
+}
+
+function fmtNum(v, digits = 0) {
+  return v === null || v === undefined || Number.isNaN(v) ? "—" : Number(v).toFixed(digits);
+}
+
+function renderMeasurements() {
+  const a = state.analysis;
+  const iv = a.intervals_ms || {};
+  const ax = a.axis_deg || {};
+  const hr = a.heart_rate_bpm;
+  const rows = [
+    ["hr", fmtNum(hr), t("bpm"), hr !== null && hr !== undefined && (hr < 60 || hr > 100)],
+    ["pr", fmtNum(iv.pr), "ms", iv.pr > 200 || (iv.pr !== null && iv.pr < 120)],
+    ["qrs", fmtNum(iv.qrs), "ms", iv.qrs >= 120],
+    ["qt", fmtNum(iv.qt), "ms", false],
+    ["qtc", fmtNum(iv.qtc_bazett), "ms", iv.qtc_bazett > 460],
+    ["qtcf", fmtNum(iv.qtc_fridericia), "ms", iv.qtc_fridericia > 460],
+    ["axis", `${fmtNum(ax.p)} / ${fmtNum(ax.qrs)} / ${fmtNum(ax.t)}`, "°", ax.qrs !== null && ax.qrs !== undefined && (ax.qrs < -30 || ax.qrs > 90)],
+  ];
+  const table = $("measurements");
+  table.replaceChildren(...rows.map(([key, value, unit, abnormal]) => {
+    const tr = document.createElement("tr");
+    tr.dataset.key = key;
+    if (abnormal) tr.className = "abnormal";
+    const th = document.createElement("th");
+    th.textContent = t(key);
+    const td = document.createElement("td");
+    td.textContent = `${value} ${value === "—" ? "" : unit}`;
+    tr.append(th, td);
+    return tr;
+  }));
+  const st = a.st_mv || {};
+  const names = Object.keys(st);
+  const header = document.createElement("tr");
+  const values = document.createElement("tr");
+  for (const name of names) {
+    const th = document.createElement("th");
+    th.textContent = name;
+    header.append(th);
+    const td = document.createElement("td");
+    const v = st[name];
+    td.textContent = fmtNum(v, 2);
+    td.dataset.lead = name;
+    if (v !== null && v >= 0.1) td.className = "st-up";
+    if (v !== null && v <= -0.1) td.className = "st-down";
+    values.append(td);
+  }
+  const half = Math.ceil(names.length / 2);
+  const stTable = $("st-table");
+  if (names.length > 6) {
+    const rowsSt = [];
+    for (const [from, to] of [[0, half], [half, names.length]]) {
+      const h = document.createElement("tr");
+      const v = document.createElement("tr");
+      h.append(...[...header.children].slice(from, to).map((n) => n.cloneNode(true)));
+      v.append(...[...values.children].slice(from, to).map((n) => n.cloneNode(true)));
+      rowsSt.push(h, v);
+    }
+    stTable.replaceChildren(...rowsSt);
+  } else {
+    stTable.replaceChildren(header, values);
+  }
+  const unreadable = a.quality && a.quality.acceptable === false;
+  $("sign-status").textContent = unreadable ? t("unreadable_record") : "";
+}
+
+// ---------------------------------------------------------------- findings and signing
+
+function vocabEntry(code) {
+  return state.vocab.find((v) => v.code === code);
+}
+
+function initFindings() {
+  const reports = state.detail.reports || [];
+  const last = reports[reports.length - 1];
+  $("amend-row").hidden = !state.readOnly;
+  $("amend-reason").value = "";
+  if (last) {
+    state.findings = last.findings.map((f) => ({ ...f, origin: "reader", state: "confirmed" }));
+    $("free-text").value = last.free_text;
+    $("conclusion").value = last.conclusion;
+  } else {
+    const triage = state.item.findings && state.item.findings.length
+      ? state.item.findings
+      : ((state.analysis.triage || {}).findings || []).map((f) => ({ ...f, label_en: f.label_en || f.label }));
+    state.findings = triage.map((f) => ({ ...f, origin: "machine", state: "proposed" }));
+    $("free-text").value = "";
+    $("conclusion").value = "";
+  }
+  renderSignature(last);
+}
+
+function renderSignature(report) {
+  const box = $("signature");
+  const signBtn = $("sign");
+  signBtn.textContent = state.readOnly ? t("amend") : t("sign");
+  if (!report) {
+    box.textContent = t("draft");
+    box.dataset.signed = "false";
+    return;
+  }
+  box.dataset.signed = "true";
+  box.dataset.version = String(report.version);
+  box.textContent = `${t("signer")}: ${report.signer_name} (${report.signed_by}) · ${t("signed_at")}: ${fmtTime(report.signed_at)} · ${t("version")} ${report.version}`;
+}
+
+function renderFindings() {
+  const list = $("findings-list");
+  list.replaceChildren(...state.findings.map((f, i) => {
+    const li = document.createElement("li");
+    li.dataset.code = f.code;
+    li.dataset.state = f.state;
+    li.dataset.origin = f.origin;
+    li.className = `finding ${f.state} prio-${f.priority || "routine"}`;
+    const label = document.createElement("span");
+    label.className = "label";
+    label.textContent = statementLabel(f);
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    const prob = f.probability === null || f.probability === undefined ? "" : ` ${(f.probability * 100).toFixed(0)}%`;
+    meta.textContent = `${f.code} · ${f.origin === "machine" ? t("machine") : t("reader")}${prob}${f.detail ? ` · ${f.detail}` : ""}`;
+    li.append(label, meta);
+    {
+      const actions = document.createElement("span");
+      actions.className = "actions no-print";
+      if (f.state === "proposed") {
+        const ok = document.createElement("button");
+        ok.type = "button";
+        ok.className = "confirm";
+        ok.textContent = t("confirm");
+        ok.addEventListener("click", () => { f.state = "confirmed"; renderFindings(); });
+        actions.append(ok);
+      }
+      const rm = document.createElement("button");
+      rm.type = "button";
+      rm.className = "remove";
+      rm.textContent = t("remove");
+      rm.addEventListener("click", () => { state.findings.splice(i, 1); renderFindings(); });
+      actions.append(rm);
+      li.append(actions);
+    }
+    return li;
+  }));
+  const pending = state.findings.filter((f) => f.state === "proposed").length;
+  $("findings-card").dataset.pending = String(pending);
+}
+
+function fillVocabulary() {
+  const opts = $("statement-options");
+  opts.replaceChildren(...state.vocab.map((v) => {
+    const o = document.createElement("option");
+    o.value = `${statementLabel(v)} (${v.code})`;
+    o.dataset.code = v.code;
+    return o;
+  }));
+}
+
+function addStatement(text) {
+  const value = text.trim();
+  if (!value) return;
+  const m = value.match(/\(([A-Z0-9_]+)\)\s*$/);
+  let entry = m ? vocabEntry(m[1]) : null;
+  if (!entry) {
+    entry = state.vocab.find((v) => v.code === value.toUpperCase() || v.label_zh === value || v.label_en.toLowerCase() === value.toLowerCase());
+  }
+  const f = entry
+    ? { code: entry.code, label_en: entry.label_en, label_zh: entry.label_zh, priority: entry.priority }
+    : { code: "TEXT", label_en: value, label_zh: value, priority: "routine" };
+  if (state.findings.some((x) => x.code === f.code && f.code !== "TEXT")) {
+    for (const x of state.findings) if (x.code === f.code) x.state = "confirmed";
+  } else {
+    state.findings.push({ ...f, source: `reader:${state.me.user_id}`, probability: null, detail: "", origin: "reader", state: "confirmed" });
+  }
+  $("statement-input").value = "";
+  renderFindings();
+}
+
+function confirmAll() {
+  for (const f of state.findings) f.state = "confirmed";
+  renderFindings();
+}
+
+function conclusionFromFindings() {
+  const sep = lang() === "zh-CN" ? "；" : "; ";
+  return state.findings.filter((f) => f.state === "confirmed").map((f) => statementLabel(f)).join(sep);
+}
+
+function wireFinding(f) {
+  return {
+    code: f.code,
+    label_en: f.label_en || f.label || f.code,
+    label_zh: f.label_zh || f.label_en || f.code,
+    priority: f.priority || (CRITICAL_CODES.has(f.code) ? "critical" : "routine"),
+    source: f.origin === "machine" ? f.source : (f.source || `reader:${state.me.user_id}`),
+    probability: f.probability ?? null,
+    detail: f.origin === "machine" ? `confirmed by ${state.me.user_id}${f.detail ? `; ${f.detail}` : ""}` : (f.detail || ""),
+  };
+}
+
+async function sign() {
+  if (!state.item) return;
+  const status = $("sign-status");
+  if (state.findings.some((f) => f.state === "proposed")) {
+    status.textContent = t("pending_confirm");
+    return;
+  }
+  if (!$("conclusion").value.trim()) $("conclusion").value = conclusionFromFindings();
+  if (!$("conclusion").value.trim()) {
+    status.textContent = t("need_conclusion");
+    return;
+  }
+  const body = {
+    findings: state.findings.map(wireFinding),
+    free_text: $("free-text").value,
+    conclusion: $("conclusion").value.trim(),
+  };
+  const id = encodeURIComponent(state.item.record_id);
+  let res;
+  try {
+    if (state.readOnly) {
+      const reports = state.detail.reports || [];
+      body.base_version = reports.length ? reports[reports.length - 1].version : 0;
+      body.reason = $("amend-reason").value.trim();
+      res = await api("POST", `/records/${id}/amend`, body);
+    } else {
+      res = await api("POST", `/records/${id}/sign`, body);
+    }
+  } catch (err) {
+    status.textContent = `${t("error")}: ${err.message}`;
+    return;
+  }
+  stopLease();
+  status.textContent = "";
+  state.readOnly = true;
+  state.detail.reports = [...(state.detail.reports || []), res.report];
+  state.item = { ...state.item, status: "signed" };
+  state.findings = res.report.findings.map((f) => ({ ...f, origin: "reader", state: "confirmed" }));
+  $("amend-row").hidden = false;
+  renderFindings();
+  renderSignature(res.report);
+  renderBanner();
+  document.body.dataset.lastSigned = res.report.record_id;
+  toast(t("signed_ok"));
+  refreshQueue();
+}
+
+// ---------------------------------------------------------------- print
+
+function preparePrint() {
+  if (!state.ecg) return;
+  const s = state.settings;
+  const off = new TwelveLeadView(document.createElement("canvas"), null);
+  off.ecg = views.current.ecg;
+  off.filtered = views.current.filtered;
+  off.filterHz = views.current.filterHz;
+  off.draw({ speed: s.speed, gain: s.gain, pxPerMm: 8 });
+  $("print-ecg").src = off.canvas.toDataURL("image/png");
+  const item = state.item;
+  const meta = $("print-meta");
+  meta.replaceChildren(...[
+    [t("record_id"), item.record_id],
+    [t("col_site"), item.site_id],
+    [t("device"), state.detail.device_id],
+    [t("patient_id"), item.patient?.pseudo_id || "—"],
+    [t("col_patient"), patientText(item.patient)],
+    [t("col_acquired"), fmtTime(item.acquired_at)],
+  ].map(([k, v]) => {
+    const span = document.createElement("span");
+    span.textContent = `${k}: ${v}`;
+    return span;
+  }));
+}
+
+// ---------------------------------------------------------------- wiring
+
+function onKey(ev) {
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement?.tagName);
+  const reading = !$("reading-view").hidden;
+  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && reading) {
+    ev.preventDefault();
+    sign();
+    return;
+  }
+  if (ev.key === "Escape" && reading) {
+    ev.preventDefault();
+    if (typing) document.activeElement.blur();
+    releaseCurrent().then(showQueue);
+    return;
+  }
+  if (typing || ev.ctrlKey || ev.metaKey || ev.altKey || !state.me) return;
+  const key = ev.key.toLowerCase();
+  if (key === "n" || key === "j") { ev.preventDefault(); goNext(1); return; }
+  if (!reading) return;
+  if (key === "k") { ev.preventDefault(); goNext(-1); }
+  else if (key === "c") { ev.preventDefault(); confirmAll(); }
+  else if (key === "s") { setSelect("speed", state.settings.speed === 25 ? 50 : 25); }
+  else if (key === "g") { setSelect("gain", { 5: 10, 10: 20, 20: 5 }[state.settings.gain]); }
+  else if (key === "p" && state.previous) { $("compare").checked = !$("compare").checked; $("compare").dispatchEvent(new Event("change")); }
+}
+
+function setSelect(id, value) {
+  const el = $(id);
+  el.value = String(value);
+  el.dispatchEvent(new Event("change"));
+}
+
+function wire() {
+  views.current = new TwelveLeadView($("ecg-canvas"), $("ecg-overlay"));
+  views.previous = new TwelveLeadView($("prev-canvas"), $("prev-overlay"));
+  views.median = new MedianBeatView($("median-canvas"), $("median-overlay"));
+  const readout = $("caliper-readout");
+  const show = (m) => {
+    if (!m) {
+      readout.textContent = "—";
+      readout.dataset.ms = "";
+      readout.dataset.mv = "";
+      return;
+    }
+    readout.textContent = `Δt ${m.ms.toFixed(0)} ms · ΔV ${m.mv.toFixed(2)} mV${m.bpm ? ` · ${m.bpm.toFixed(0)} ${t("bpm")}` : ""}`;
+    readout.dataset.ms = m.ms.toFixed(1);
+    readout.dataset.mv = m.mv.toFixed(3);
+  };
+  for (const v of Object.values(views)) new Calipers(v, show);
+
+  $("signin-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    signIn($("token-input").value.trim());
+  });
+  $("sign-out").addEventListener("click", async () => { await releaseCurrent(); signOut(); });
+  $("lang-switch").addEventListener("click", () => {
+    setLang(lang() === "zh-CN" ? "en" : "zh-CN");
+    if (state.me) fillVocabulary();
+    if (!$("queue-view").hidden) renderQueue();
+    if (!$("reading-view").hidden) { renderBanner(); renderMeasurements(); renderFindings(); renderSignature(lastReport()); }
+  });
+  $("open-next").addEventListener("click", () => goNext(1));
+  $("back").addEventListener("click", () => releaseCurrent().then(showQueue));
+  for (const id of ["speed", "gain", "zoom"]) {
+    $(id).addEventListener("change", () => { state.settings[id] = Number($(id).value); drawAll(); });
+  }
+  $("filter").addEventListener("change", () => {
+    state.settings.filterHz = Number($("filter").value);
+    views.current.setFilter(state.settings.filterHz);
+    if (state.previous) views.previous.setFilter(state.settings.filterHz);
+    drawAll();
+  });
+  $("compare").checked = state.settings.compare;
+  $("compare").addEventListener("change", () => { state.settings.compare = $("compare").checked; drawAll(); });
+  $("print").addEventListener("click", () => { preparePrint(); window.print(); });
+  window.addEventListener("beforeprint", preparePrint);
+  $("add-statement").addEventListener("click", () => addStatement($("statement-input").value));
+  $("statement-input").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.ctrlKey) { ev.preventDefault(); addStatement(ev.target.value); }
+  });
+  $("conclusion-fill").addEventListener("click", () => { $("conclusion").value = conclusionFromFindings(); });
+  $("sign").addEventListener("click", sign);
+  document.addEventListener("keydown", onKey);
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(drawAll, 100);
+  });
+  // Redraw when the device pixel ratio changes (browser zoom, moving to another screen).
+  const watchDpr = () => {
+    matchMedia(`(resolution: ${window.devicePixelRatio}dppx)`).addEventListener("change", () => { drawAll(); watchDpr(); }, { once: true });
+  };
+  watchDpr();
+}
+
+function lastReport() {
+  const reports = state.detail?.reports || [];
+  return reports[reports.length - 1];
+}
+
+window.ecgApp = { state, views, preparePrint, openRecord, refreshQueue };
+
+setLang(lang());
+wire();
+applyStrings(document);
+if (state.token) signIn(state.token);
