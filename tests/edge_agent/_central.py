@@ -56,7 +56,9 @@ class CentralState:
         digest = hashlib.sha256(body).hexdigest()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("INSERT INTO calls VALUES (?, ?)", (req.record_id, time.time()))
+            self._db.execute(
+                "INSERT INTO calls VALUES (?, ?)", (req.record_id, time.time())
+            )
             row = self._db.execute(
                 "SELECT digest FROM records WHERE record_id = ?", (req.record_id,)
             ).fetchone()
@@ -156,7 +158,7 @@ class _Reports(reports_pb2_grpc.ReportsServicer):
 
 
 class Central:
-    """Start/stop a real gRPC server over a :class:`CentralState` (restartable, same port)."""
+    """A real gRPC server over a :class:`CentralState` (restartable on the same port)."""
 
     def __init__(self, db: Path, port: int = 0) -> None:
         self.state = CentralState(db)

@@ -19,7 +19,9 @@ def base_record() -> EcgRecord:
     return read_record(SOURCE)
 
 
-def write_records(folder: Path, n: int, *, start: int = 0, prefix: str = "rec") -> list[Path]:
+def write_records(
+    folder: Path, n: int, *, start: int = 0, prefix: str = "rec"
+) -> list[Path]:
     """Write ``n`` distinct WFDB records (``.hea`` + ``.dat``) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     rec = base_record()

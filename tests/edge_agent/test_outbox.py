@@ -1,4 +1,4 @@
-"""The durable outbox on a real SQLite file: durability, dedupe, order, budget, concurrency."""
+"""The durable outbox on a real SQLite file: durability, dedupe, order, budget, readers."""
 
 from __future__ import annotations
 
@@ -65,9 +65,9 @@ def test_enqueue_survives_reopen_with_waveform_intact(tmp_path: Path) -> None:
         got = ob.get(res.record_id)
     assert got is not None, f"record {res.record_id} lost after reopening"
     assert got.priority is Priority.CRITICAL and got.leads == new.leads, f"{got.priority}"
-    wf = common_pb2.Waveform(fs_hz=got.fs_hz, leads=list(got.leads), n_samples=got.n_samples,
-                             gain_counts_per_mv=got.gain, samples=got.samples or b"",
-                             compressed=got.compressed)
+    wf = common_pb2.Waveform(fs_hz=got.fs_hz, leads=list(got.leads),
+                             n_samples=got.n_samples, gain_counts_per_mv=got.gain,
+                             samples=got.samples or b"", compressed=got.compressed)
     sig, fs, _ = decode_waveform(wf)
     ref = np.roll(base_record().signal, 41 * 2, axis=1)
     err = float(np.max(np.abs(sig - ref)))
@@ -79,7 +79,8 @@ def test_same_content_is_queued_once(tmp_path: Path) -> None:
         first = ob.enqueue(make_record(1))
         second = ob.enqueue(make_record(1, source="copy-of-rec1.hea"))
         assert second.duplicate and second.record_id == first.record_id, f"{first} {second}"
-        assert ob.count(RecordState.PENDING) == 1, f"{ob.count(RecordState.PENDING)} pending"
+        pending = ob.count(RecordState.PENDING)
+        assert pending == 1, f"{pending} pending"
 
 
 def test_order_is_critical_first_then_oldest_and_batches_do_not_mix_tiers(
@@ -148,7 +149,8 @@ def test_budget_alarm_then_refusal_never_drops(
         with Outbox(tmp_path / "o2.sqlite", max_bytes=limit) as ob:
             with pytest.raises(OutboxFullError) as info:
                 for i in range(50):
-                    accepted.append(ob.enqueue(make_record(i)).record_id)
+                    rid = ob.enqueue(make_record(i)).record_id
+                    accepted.append(rid)
             st = ob.status()
             kept = ob.count(RecordState.PENDING)
     assert "outbox is full" in str(info.value), f"{info.value}"
