@@ -61,7 +61,8 @@ READER_STATEMENTS: tuple[Statement, ...] = (
     Statement("LOW_VOLTAGE", "Low QRS voltage", "QRS低电压", Priority.ROUTINE),
     Statement("ST_ELEVATION", "ST elevation (not meeting STEMI criteria)",
               "ST段抬高（未达STEMI标准）", Priority.WARNING),
-    Statement("ST_T_CHANGE", "Nonspecific ST-T changes", "非特异性ST-T改变", Priority.ROUTINE),
+    Statement("ST_T_CHANGE", "Nonspecific ST-T changes", "非特异性ST-T改变",
+              Priority.ROUTINE),
     Statement("LAD", "Left axis deviation", "电轴左偏", Priority.ROUTINE),
     Statement("RAD", "Right axis deviation", "电轴右偏", Priority.ROUTINE),
     Statement("WPW", "Ventricular pre-excitation (WPW pattern)", "心室预激（WPW）",
@@ -85,7 +86,7 @@ def _tier(code: Code) -> Priority:
 
 
 def statements() -> tuple[Statement, ...]:
-    """Every statement: the normal ECG first, then the triage codes, then reader-only ones."""
+    """All statements: normal ECG first, then the triage codes, then reader-only ones."""
     order = [Code.NORMAL, *(c for c in Code if c is not Code.NORMAL)]
     triage = tuple(Statement(c.value, LABELS[c][0], LABELS[c][1], _tier(c)) for c in order)
     return triage + READER_STATEMENTS

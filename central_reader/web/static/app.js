@@ -55,11 +55,15 @@ async function api(method, path, body) {
     cache: "no-store",
   });
   const text = await res.text();
-  const data = text ? JSON.parse(text) : {};
+  let data = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch (err) {
+    data = { error: String(res.status), detail: text.slice(0, 200) };
+  }
   if (!res.ok) {
-    const err = data.error || {};
     if (res.status === 401 && path !== "/session") signOut(t("bad_token"));
-    throw new ApiError(res.status, err.code || String(res.status), err.message || res.statusText);
+    throw new ApiError(res.status, data.error || String(res.status), data.detail || data.error || res.statusText);
   }
   return data;
 }
