@@ -27,6 +27,7 @@ from central_reader.queue import ReadingDeadlines
 from central_reader.service import ReadingService, ServiceConfig
 from central_reader.store import ReadingStore, open_store
 from central_reader.types import Principal, QueueEntry, Role
+from central_reader.web import register_routes
 
 __all__ = ["main"]
 
@@ -131,6 +132,7 @@ def _serve(ns: argparse.Namespace) -> int:
         metrics = service.metrics
     grpc_server = build_server(service, ns.listen, tls=tls, max_workers=ns.workers)
     http_app = HttpApp(service, metrics)
+    register_routes(http_app)  # the reading station page (issue 7)
     try:
         http_server = start_http(http_app, ns.http)
     except OSError as exc:
