@@ -137,7 +137,8 @@ _SEX_PB = {"M": common_pb2.SEX_MALE, "F": common_pb2.SEX_FEMALE}
 
 def _timestamp(t: datetime) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(t if t.tzinfo is not None else t.replace(tzinfo=UTC))
+    # A naive time is the cart's local wall clock (as carts export it).
+    ts.FromDatetime(t if t.tzinfo is not None else t.astimezone(UTC))
     return ts
 
 
@@ -194,8 +195,10 @@ def build_submit_request(rec: StoredRecord) -> ingest_pb2.SubmitRecordRequest:
         findings=[_finding_pb(f) for f in rec.findings],
         analysis_json=rec.analysis_json,
     )
-    if rec.acquired_at is not None:
-        req.acquired_at.CopyFrom(_timestamp(rec.acquired_at))
+    # A file without an acquisition time: the time the edge took it in stands in (fixed
+    # at enqueue, so every retry sends identical content).
+    acquired = rec.acquired_at or datetime.fromtimestamp(rec.created_at, UTC)
+    req.acquired_at.CopyFrom(_timestamp(acquired))
     return req
 
 

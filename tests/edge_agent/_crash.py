@@ -1,0 +1,151 @@
+"""Crash harness: ``kill -9`` a real ``ecg-edge submit --wait`` process again and again.
+
+A central runs as its own process for the whole loop. Each round starts ``ecg-edge submit``
+on a few record files (some new, some already submitted before) and kills it with SIGKILL
+after a random delay, so kills land while records are analysed and written to the outbox
+and while they are uploaded. A record is *accepted* when its ``queued``/``duplicate``
+line reached stdout (the operator's receipt, printed only after the outbox commit).
+
+Afterwards a last, uninterrupted ``submit --wait`` of every file must succeed, and then:
+every accepted record is at the central, every file is at the central exactly once (one
+record id per file), and the central holds nothing the outbox does not know.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class CrashReport:
+    """What the loop did and what it found."""
+
+    rounds: int = 0
+    killed_before_first_receipt: int = 0
+    killed_while_queueing: int = 0
+    killed_while_uploading: int = 0
+    finished_before_kill: int = 0
+    accepted_ids: set[str] = field(default_factory=set)
+    files: int = 0
+    central_records: int = 0
+    central_ids: set[str] = field(default_factory=set)
+    outbox_ids: set[str] = field(default_factory=set)
+    final_rc: int = -1
+    final_stderr: str = ""
+    integrity: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary numbers (no id lists)."""
+        return {
+            "rounds": self.rounds,
+            "killed_before_first_receipt": self.killed_before_first_receipt,
+            "killed_while_queueing": self.killed_while_queueing,
+            "killed_while_uploading": self.killed_while_uploading,
+            "finished_before_kill": self.finished_before_kill,
+            "files": self.files,
+            "accepted_records": len(self.accepted_ids),
+            "central_records": self.central_records,
+            "accepted_missing_at_central": len(self.accepted_ids - self.central_ids),
+            "central_not_in_outbox": len(self.central_ids - self.outbox_ids),
+            "final_rc": self.final_rc,
+            "outbox_integrity": self.integrity,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def edge_cmd(*args: str) -> list[str]:
+    """``ecg-edge`` through the current interpreter."""
+    return [sys.executable, "-m", "edge_agent", *args]
+
+
+def _parse_receipts(out: str) -> tuple[set[str], int]:
+    ids = set()
+    n = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] in ("queued", "duplicate"):
+            ids.add(parts[1])
+            n += 1
+    return ids, n
+
+
+def run_crash_loop(
+    *,
+    files: list[Path],
+    outbox: Path,
+    server: str,
+    central_ids: Callable[[], list[str]],
+    rounds: int,
+    per_round: int = 4,
+    seed: int = 0,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> CrashReport:
+    """Run the kill -9 loop, then a clean drain, and collect the evidence."""
+    rng = random.Random(seed)
+    rep = CrashReport(files=len(files))
+    t0 = time.monotonic()
+    env = {**os.environ, **(env or {})}
+    base = ("--server", server, "--outbox", str(outbox), "--site", "site-crash",
+            "--insecure", "--no-model", *extra_args)
+    # Calibrate: one clean round gives the time a round takes end to end.
+    start = time.monotonic()
+    first = subprocess.run(edge_cmd("submit", *map(str, files[:per_round]), "--wait",
+                                    "--timeout", "60", *base),
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+    full_s = time.monotonic() - start
+    ids, _ = _parse_receipts(first.stdout)
+    rep.accepted_ids |= ids
+    for k in range(rounds):
+        lo = rng.randrange(0, max(1, len(files) - per_round))
+        chosen = files[lo:lo + per_round]
+        proc = subprocess.Popen(
+            edge_cmd("submit", *map(str, chosen), "--wait", "--timeout", "60", *base),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        )
+        delay = rng.uniform(0.3 * full_s, 1.0 * full_s)
+        try:
+            proc.wait(timeout=delay)
+            rep.finished_before_kill += 1
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+        out, _err = proc.communicate(timeout=30)
+        ids, n = _parse_receipts(out)
+        rep.accepted_ids |= ids
+        if proc.returncode == -signal.SIGKILL:
+            if n == 0:
+                rep.killed_before_first_receipt += 1
+            elif n < len(chosen):
+                rep.killed_while_queueing += 1
+            else:
+                rep.killed_while_uploading += 1
+        rep.rounds = k + 1
+    final = subprocess.run(edge_cmd("submit", *map(str, files), "--wait", "--timeout",
+                                    "120", *base),
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    rep.final_rc = final.returncode
+    rep.final_stderr = final.stderr[-2000:]
+    ids, _ = _parse_receipts(final.stdout)
+    rep.accepted_ids |= ids
+    got = central_ids()
+    rep.central_records = len(got)
+    rep.central_ids = set(got)
+    db = sqlite3.connect(str(outbox))
+    rep.outbox_ids = {r[0] for r in db.execute("SELECT record_id FROM records")}
+    rep.integrity = str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    db.close()
+    rep.seconds = time.monotonic() - t0
+    return rep

@@ -1,0 +1,120 @@
+"""The real central reader as a separate process, for the edge agent's integration tests.
+
+``ecg-central serve --db sqlite:///... --listen 127.0.0.1:PORT --insecure --dev`` (the dev
+bootstrap lets an anonymous call act as the county gateway device and auto-registers
+sites), ready once it prints ``ready`` on stderr. Records at the central are read back
+with ``ecg-central queue --db ... --json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _analysis_import_error() -> str | None:
+    try:
+        import edge_agent.analysis  # noqa: F401
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+#: ``ecg-edge submit``/``watch`` analyse every record: these tests need the signal core.
+_ERR = _analysis_import_error()
+needs_analysis = pytest.mark.skipif(
+    _ERR is not None, reason=f"edge_agent.analysis not importable yet: {_ERR}"
+)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def central_cmd(*args: str) -> list[str]:
+    """``ecg-central`` through the current interpreter."""
+    return [sys.executable, "-c", "from central_reader.cli import main; "
+            "raise SystemExit(main())", *args]
+
+
+class CentralProcess:
+    """A real ``ecg-central serve`` on loopback, restartable on the same port and DB."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.db = f"sqlite:///{workdir / 'central.sqlite'}"
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[str] | None = None
+        self.log: list[str] = []
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60.0) -> CentralProcess:
+        """Start and wait for the ``ready`` line."""
+        self.proc = subprocess.Popen(
+            central_cmd("serve", "--db", self.db, "--listen", self.target,
+                        "--http", "127.0.0.1:0", "--insecure", "--dev", "--grace", "1"),
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        ready = threading.Event()
+
+        def pump(stream: object) -> None:
+            for line in stream:  # type: ignore[attr-defined]
+                self.log.append(line.rstrip())
+                if line.strip() == "ready":
+                    ready.set()
+
+        self._pump = threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True)
+        self._pump.start()
+        deadline = time.monotonic() + timeout_s
+        while not ready.wait(0.1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = "\n".join(self.log[-20:])
+                raise RuntimeError(f"ecg-central did not become ready:\n{tail}")
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it lingers."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        self._pump.join(timeout=5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def queue(self) -> list[dict[str, object]]:
+        """``ecg-central queue --json`` (every queued record, queue order)."""
+        out = subprocess.run(
+            central_cmd("queue", "--db", self.db, "--json", "--limit", "100000"),
+            capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+        )
+        return list(json.loads(out.stdout))
+
+    def record_ids(self) -> list[str]:
+        """Record ids at the central (with repeats, if there ever were any)."""
+        return [str(r["record_id"]) for r in self.queue()]

@@ -1,0 +1,180 @@
+"""``ecg-edge submit/status/watch/reports`` as real processes against the real central
+reader (``ecg-central serve`` on loopback): submit, restart, duplicates, priority order,
+partition, reports flowing back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from ecgnet.v1 import reading_pb2, reading_pb2_grpc
+
+from edge_agent.agent import UploadWorker
+from edge_agent.config import EdgeConfig
+from edge_agent.outbox import Outbox, RecordState
+from edge_agent.types import Priority
+from edge_agent.uplink import Uplink
+from tests.edge_agent._crash import edge_cmd
+from tests.edge_agent._procs import ROOT, CentralProcess, needs_analysis
+from tests.edge_agent._records import write_records
+from tests.edge_agent.test_outbox import make_record
+
+SITE = "site-cli"
+
+
+@pytest.fixture(scope="module")
+def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CentralProcess]:
+    c = CentralProcess(tmp_path_factory.mktemp("central")).start()
+    yield c
+    c.stop()
+
+
+def edge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(edge_cmd(*args), capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+
+
+def link_args(target: str, outbox: Path, site: str = SITE) -> tuple[str, ...]:
+    return ("--server", target, "--outbox", str(outbox), "--site", site, "--insecure",
+            "--no-model")
+
+
+def receipts(out: str, kind: str) -> list[str]:
+    return [ln.split()[1] for ln in out.splitlines() if ln.startswith(kind + " ")]
+
+
+@needs_analysis
+def test_submit_wait_then_duplicates_then_status(
+    central: CentralProcess, tmp_path: Path
+) -> None:
+    files = write_records(tmp_path / "export", 5)
+    outbox = tmp_path / "outbox.sqlite"
+    first = edge("submit", str(tmp_path / "export"), "--wait", "--timeout", "60",
+                 *link_args(central.target, outbox))
+    assert first.returncode == 0, f"rc={first.returncode} {first.stderr[-2000:]}"
+    ids = receipts(first.stdout, "queued")
+    assert len(ids) == len(files) == len(set(ids)), f"{first.stdout}"
+    at_central = central.record_ids()
+    missing = set(ids) - set(at_central)
+    assert not missing, f"missing at the central: {missing}"
+    # The same files again (the operator pressed "send" twice): nothing new anywhere.
+    again = edge("submit", *map(str, files), "--wait", "--timeout", "60",
+                 *link_args(central.target, outbox))
+    assert again.returncode == 0, f"{again.stderr[-2000:]}"
+    assert sorted(receipts(again.stdout, "duplicate")) == sorted(ids), f"{again.stdout}"
+    assert len(central.record_ids()) == len(at_central), "duplicate reached the central"
+    status = edge("status", "--outbox", str(outbox), "--json")
+    doc = json.loads(status.stdout)
+    assert (doc["pending"], doc["sent"], doc["failed"]) == (0, 5, 0), f"{doc}"
+    assert doc["link"]["state"] == "up" and doc["disk"]["alarm"] is False, f"{doc}"
+    human = edge("status", "--outbox", str(outbox))
+    assert "sent     5" in human.stdout and "link     up" in human.stdout, human.stdout
+
+
+@needs_analysis
+def test_wait_times_out_while_central_is_down_then_drains(tmp_path: Path) -> None:
+    files = write_records(tmp_path / "export", 3, prefix="part")
+    outbox = tmp_path / "outbox.sqlite"
+    central = CentralProcess(tmp_path / "central")  # not started: the link is down
+    (tmp_path / "central").mkdir()
+    t0 = time.monotonic()
+    down = edge("submit", *map(str, files), "--wait", "--timeout", "3",
+                *link_args(central.target, outbox))
+    took = time.monotonic() - t0
+    assert down.returncode == 4, f"rc={down.returncode} {down.stderr[-1500:]}"
+    assert "timed out" in down.stderr and "UNAVAILABLE" in down.stderr, down.stderr[-1500:]
+    queued = receipts(down.stdout, "queued")
+    assert len(queued) == 3 and took < 60, f"{down.stdout} in {took:.1f} s"
+    st = json.loads(edge("status", "--outbox", str(outbox), "--json").stdout)
+    assert st["pending"] == 3 and st["link"]["state"] == "down", f"{st}"
+    central.start()
+    try:
+        back = edge("submit", *map(str, files), "--wait", "--timeout", "60",
+                    *link_args(central.target, outbox))
+        assert back.returncode == 0, f"{back.stderr[-1500:]}"
+        assert sorted(central.record_ids()) == sorted(queued)
+    finally:
+        central.stop()
+
+
+@needs_analysis
+def test_bad_file_is_named_and_the_rest_is_queued(
+    central: CentralProcess, tmp_path: Path
+) -> None:
+    files = write_records(tmp_path / "export", 2, prefix="ok")
+    bad = tmp_path / "export" / "broken.hea"
+    bad.write_text("broken 12 500 5000\nnot a signal line\n")
+    res = edge("submit", *map(str, files), str(bad), "--wait", "--timeout", "60",
+               *link_args(central.target, tmp_path / "outbox.sqlite"))
+    assert res.returncode == 2, f"rc={res.returncode} {res.stderr[-1500:]}"
+    assert "broken.hea" in res.stderr, res.stderr[-1500:]
+    assert len(receipts(res.stdout, "queued")) == 2, res.stdout
+
+
+def test_critical_first_at_the_real_central(
+    central: CentralProcess, tmp_path: Path
+) -> None:
+    cfg = EdgeConfig(server=central.target, insecure=True, site_id="site-order",
+                     outbox=tmp_path / "o.sqlite", upload_batch=4)
+    prios = [Priority.ROUTINE] * 5 + [Priority.CRITICAL] * 2 + [Priority.WARNING]
+    with Outbox(cfg.outbox) as ob, Uplink(cfg.server, insecure=True) as up:
+        ids = {ob.enqueue(make_record(100 + i, p, site_id="site-order")).record_id: p
+               for i, p in enumerate(prios)}
+        assert UploadWorker(ob, up, cfg).drain(
+            lambda: ob.count(RecordState.SENT) == len(prios), timeout_s=60)
+    mine = [r for r in central.queue() if r["record_id"] in ids]
+    mine.sort(key=lambda r: str(r["received_at"]))
+    arrival = [ids[str(r["record_id"])] for r in mine]
+    assert arrival[:3] == [Priority.CRITICAL] * 2 + [Priority.WARNING], f"{arrival}"
+    assert len(mine) == len(prios), f"{len(mine)} at the central"
+
+
+@needs_analysis
+def test_watch_takes_in_a_folder_and_drains(
+    central: CentralProcess, tmp_path: Path
+) -> None:
+    export = tmp_path / "export"
+    files = write_records(export, 3, prefix="w")
+    outbox = tmp_path / "outbox.sqlite"
+    args = ("watch", str(export), *link_args(central.target, outbox, site="site-watch"),
+            "--interval", "0.2", "--settle", "0.2", "--exit-when-idle", "--no-reports")
+    res = edge(*args)
+    assert res.returncode == 0, f"{res.stderr[-1500:]}"
+    ids = receipts(res.stdout, "queued")
+    assert len(ids) == len(files), res.stdout
+    assert set(ids) <= set(central.record_ids())
+    # A restarted watcher does not take the same files in again.
+    res2 = edge(*args)
+    assert receipts(res2.stdout, "queued") == [], res2.stdout
+
+
+@needs_analysis
+def test_signed_report_flows_back(central: CentralProcess, tmp_path: Path) -> None:
+    files = write_records(tmp_path / "export", 1, prefix="rep", start=40)
+    outbox = tmp_path / "outbox.sqlite"
+    sub = edge("submit", *map(str, files), "--wait", "--timeout", "60",
+               *link_args(central.target, outbox, site="site-rep"))
+    rid = receipts(sub.stdout, "queued")[0]
+    tokens = json.loads((central.workdir / "dev-tokens.json").read_text())
+    meta = (("authorization", f"Bearer {tokens['cardiologist']}"),)
+    with grpc.insecure_channel(central.target) as ch:
+        reading = reading_pb2_grpc.ReadingStub(ch)
+        reading.Claim(reading_pb2.ClaimRequest(record_id=rid), metadata=meta, timeout=10)
+        reading.SignReport(reading_pb2.SignReportRequest(
+            record_id=rid, conclusion="Sinus rhythm, no acute change"),
+            metadata=meta, timeout=10)
+    res = edge("reports", "--sync", "2", "--json",
+               *link_args(central.target, outbox, site="site-rep"))
+    assert res.returncode == 0, res.stderr[-1500:]
+    reps = json.loads(res.stdout)
+    assert [r["record_id"] for r in reps] == [rid], f"{reps}"
+    assert reps[0]["conclusion"] == "Sinus rhythm, no acute change", f"{reps[0]}"
+    # Offline listing from the outbox; a second sync does not repeat the report.
+    res2 = edge("reports", "--sync", "1", *link_args(central.target, outbox,
+                                                     site="site-rep"))
+    assert res2.stdout.count(rid) == 1, res2.stdout
