@@ -223,6 +223,83 @@ def _fuse(
     return fused, weights
 
 
+OPTS = {"local_scale": True, "local_weight": True, "power": 1.0, "q": 2.0, "win_s": 3.0, "block_s": 0.25, "hi": 2.0, "pen": 4.0, "floor": 0.1, "per": 8, "pw": 4.0}
+
+
+def _fuse_local(
+    env: NDArray[np.float64], valid: NDArray[np.bool_], fs: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Locally normalised, locally weighted mean of the lead envelopes."""
+    import scipy.ndimage
+
+    n_leads, n = env.shape
+    if OPTS["power"] != 1.0:
+        env = env ** OPTS["power"]
+    b = max(1, int(round(OPTS["block_s"] * fs)))
+    nb = -(-n // b)
+    pad = nb * b - n
+    e = np.where(valid, env, 0.0)
+    if pad:
+        e = np.concatenate([e, np.zeros((n_leads, pad))], axis=1)
+        v = np.concatenate([valid, np.zeros((n_leads, pad), dtype=bool)], axis=1)
+    else:
+        v = valid
+    e3 = e.reshape(n_leads, nb, b)
+    bmax = e3.max(axis=-1)
+    cnt = v.reshape(n_leads, nb, b).sum(axis=-1)
+    bsum = e3.sum(axis=-1)
+    k = max(1, int(round(OPTS["win_s"] / OPTS["block_s"])))
+    smax = scipy.ndimage.maximum_filter1d(bmax, k, axis=-1, mode="nearest")
+    ssum = scipy.ndimage.uniform_filter1d(bsum, k, axis=-1, mode="nearest")
+    scnt = scipy.ndimage.uniform_filter1d(cnt.astype(float), k, axis=-1, mode="nearest")
+    mean = np.divide(ssum, scnt, out=np.zeros_like(ssum), where=scnt > 0)
+    contrast = np.clip(1.0 - np.divide(mean, smax, out=np.ones_like(mean), where=smax > 0), 0, 1)
+    w = contrast ** OPTS["q"]
+    if OPTS.get("per", 0):
+        sqi = _periodicity(env, valid, fs, nb, b)
+        w = np.maximum(sqi, 0.0) ** OPTS["per"] + 1e-9
+    gmed = np.array([np.median(smax[i][smax[i] > 0]) if (smax[i] > 0).any() else 0.0 for i in range(n_leads)])[:, None]
+    ratio = np.divide(smax, gmed, out=np.zeros_like(smax), where=gmed > 0)
+    w = w * np.minimum(1.0, OPTS["hi"] / np.maximum(ratio, 1e-12)) ** OPTS["pen"]
+    smax = np.maximum(smax, OPTS["floor"] * gmed)
+    if not OPTS["local_weight"]:
+        w = np.repeat(np.median(w, axis=-1, keepdims=True), nb, axis=-1)
+    if not OPTS["local_scale"]:
+        g = np.array([np.percentile(bmax[i][bmax[i] > 0], 50) if (bmax[i] > 0).any() else 0.0 for i in range(n_leads)])
+        smax = np.repeat(g[:, None], nb, axis=-1)
+    centres = (np.arange(nb) + 0.5) * b
+    t = np.arange(n)
+    scale = np.stack([np.interp(t, centres, smax[i]) for i in range(n_leads)])
+    weight = np.stack([np.interp(t, centres, w[i]) for i in range(n_leads)]) * valid
+    scaled = np.divide(env, scale, out=np.zeros_like(env), where=scale > 0)
+    wsum = weight.sum(axis=0)
+    fused = (weight * scaled).sum(axis=0)
+    fused = np.divide(fused, wsum, out=np.zeros_like(fused), where=wsum > 0)
+    return fused, np.median(w, axis=-1)
+
+
+def _periodicity(env, valid, fs, nb, b):
+    n_leads, n = env.shape
+    k = max(1, int(round(fs / 50.0)))
+    m = n // k
+    e = np.sqrt(np.where(valid, env, 0.0)[:, : m * k].reshape(n_leads, m, k).mean(-1))
+    fd = fs / k
+    W = int(round(OPTS["pw"] * fd))
+    nw = max(1, m // W)
+    seg = e[:, : nw * W].reshape(n_leads, nw, W) if m >= W else np.pad(e, ((0, 0), (0, W - m)))[:, None, :]
+    seg = seg - seg.mean(-1, keepdims=True)
+    f = np.fft.rfft(seg, 2 * W, axis=-1)
+    ac = np.fft.irfft(f * np.conj(f), 2 * W, axis=-1)[..., :W]
+    lags = np.arange(W)
+    ac = ac * (W / np.maximum(W - lags, 1))
+    ac = np.divide(ac, ac[..., :1], out=np.zeros_like(ac), where=ac[..., :1] > 0)
+    lo = int(0.25 * fd); hi = min(int(2.0 * fd), W // 2)
+    q = ac[..., lo:hi].max(-1)  # (leads, nw)
+    centres_w = (np.arange(nw) + 0.5) * W * k
+    centres_b = (np.arange(nb) + 0.5) * b
+    return np.stack([np.interp(centres_b, centres_w, q[i]) for i in range(n_leads)])
+
+
 def decide_beats(
     positions: list[int],
     amplitudes: list[float],
@@ -403,7 +480,7 @@ def detect_rpeaks(
     bp = scipy.signal.sosfiltfilt(sos, x, axis=-1)
     env = _envelopes(bp, n.integration)
     valid = ~_flat_mask(x, n.flat, n.margin)
-    fused, weights = _fuse(env, valid)
+    fused, weights = _fuse_local(env, valid, fs) if OPTS.get('new', True) else _fuse(env, valid)
     if not weights.any():
         return _EMPTY
     cand, _ = scipy.signal.find_peaks(fused, distance=max(1, n.refractory // 2))
