@@ -155,19 +155,21 @@ def stemi_v2v3_threshold_mv(age_years: float | None, sex: str | None) -> float:
     return 0.2
 
 
-def _elevation_mv(ctx: RuleInput, lead: str) -> float | None:
-    """ST elevation used by the STEMI rule: at J, confirmed at J+60 ms.
+def _elevation_mv(ctx: RuleInput, lead: str, threshold: float) -> float | None:
+    """ST elevation used by the STEMI rule: at J+60 ms, starting at the J point.
 
-    The J-point value is the criterion; requiring at least half of it to persist at
-    J+60 ms rejects a J point placed on the R downslope (a delineation error, not ST).
+    The value is the ST level at J+60 ms (J point when J+60 is missing), and the J point
+    itself must be at least half the threshold: the elevation starts at J (no upsloping
+    ST from a depressed J point). Returns ``None`` when not measurable or when J fails.
     """
     j = ctx.value(lead, "st_j_mv")
     j60 = ctx.value(lead, "st_j60_mv")
-    if j is None:
-        return j60
-    if j60 is None:
-        return j
-    return min(j, 2.0 * j60) if j > 0 else j
+    value = j60 if j60 is not None else j
+    if value is None:
+        return None
+    if j is not None and j < 0.5 * threshold:
+        return None
+    return value
 
 
 def _stemi_threshold(ctx: RuleInput, lead: str) -> float:
@@ -179,8 +181,9 @@ def _stemi_threshold(ctx: RuleInput, lead: str) -> float:
 def _elevated_leads(ctx: RuleInput) -> dict[str, float]:
     out: dict[str, float] = {}
     for lead in (*INFERIOR, *LATERAL, *ANTERIOR):
-        e = _elevation_mv(ctx, lead)
-        if e is not None and e >= _stemi_threshold(ctx, lead):
+        thr = _stemi_threshold(ctx, lead)
+        e = _elevation_mv(ctx, lead, thr)
+        if e is not None and e >= thr:
             out[lead] = e
     return out
 
@@ -220,12 +223,16 @@ def rule_stemi(ctx: RuleInput) -> list[Finding]:
     women regardless of age.
 
     Deviations: "new" cannot be known from one ECG (no prior tracing), so any elevation
-    counts. The J-point value must be confirmed by at least half of it at J+60 ms (see
-    ``_elevation_mv``). Contiguous = two leads of one group (inferior II/III/aVF, lateral
-    I/aVL/V5/V6, anterior V1-V4) or V4+V5. Reciprocal ST depression (>= 0.5 mm in the
-    opposite territory) is reported as support but not required. Not applied when QRS is
-    >= 120 ms with LBBB morphology or without RBBB morphology (LBBB/paced/IVCD: the
-    secondary ST changes make it invalid; ``rule_sgarbossa`` applies instead).
+    counts. The level is read at J+60 ms, as computerised ECG programs commonly do, with the
+    J point itself at least half the threshold (``_elevation_mv``): the core's J point is
+    the global QRS end (latest across leads), so the single-lead J level under-reads a
+    coved ST segment, while J+60 ms is robust to where J falls. Contiguous = two leads of
+    one group (inferior II/III/aVF, lateral I/aVL/V5/V6, anterior V1-V4) or V4+V5.
+    Reciprocal ST depression (>= 0.5 mm in the opposite territory) is reported as support
+    but not required. Not applied with LBBB
+    morphology (secondary ST changes make it invalid; ``rule_sgarbossa`` applies instead).
+    A paced rhythm would need the same switch, but the core has no pacing-spike detector:
+    a paced record is handled like its QRS morphology (LBBB-like when RV-paced).
     """
     if _st_hidden_by_conduction(ctx):
         return []
@@ -310,8 +317,8 @@ def rule_sgarbossa(ctx: RuleInput) -> list[Finding]:
     QRS; (2) concordant ST depression >= 1 mm in >= 1 of V1-V3; (3) excessively discordant
     ST elevation: ST elevation >= 1 mm and >= 25 % of the depth of the preceding S wave.
 
-    Applied when QRS >= 120 ms and the morphology is LBBB or not RBBB (paced rhythms look
-    like LBBB; a pacing-spike detector is not part of the core). Deviation: ST measured at
+    Applied when QRS >= 120 ms with LBBB morphology (RV-paced complexes look the same; a
+    pacing-spike detector is not part of the core). Deviation: ST measured at
     the J point of the median beat (Smith uses the J point too).
     """
     if not _st_hidden_by_conduction(ctx):
@@ -372,13 +379,8 @@ def _is_rbbb(ctx: RuleInput) -> bool:
 
 
 def _st_hidden_by_conduction(ctx: RuleInput) -> bool:
-    """QRS >= 120 ms that is LBBB-like or not RBBB (LBBB, paced, IVCD)."""
-    qrs = ctx.qrs_ms
-    if qrs is None or qrs < QRS_WIDE_MS:
-        return False
-    if "V1" not in ctx.measures:
-        return False
-    return _is_lbbb(ctx) or not _is_rbbb(ctx)
+    """LBBB morphology (including RV-paced complexes, which look the same)."""
+    return _is_lbbb(ctx)
 
 
 def rule_bbb(ctx: RuleInput) -> list[Finding]:
