@@ -27,7 +27,6 @@ from central_reader.queue import ReadingDeadlines
 from central_reader.service import ReadingService, ServiceConfig
 from central_reader.store import ReadingStore, open_store
 from central_reader.types import Principal, QueueEntry, Role
-from central_reader.web import register_routes
 
 __all__ = ["main"]
 
@@ -132,7 +131,10 @@ def _serve(ns: argparse.Namespace) -> int:
         metrics = service.metrics
     grpc_server = build_server(service, ns.listen, tls=tls, max_workers=ns.workers)
     http_app = HttpApp(service, metrics)
-    register_routes(http_app)  # the reading station page (issue 7)
+    # The reading station page (issue 7); imported here so the other subcommands start fast.
+    from central_reader.web import register_routes
+
+    register_routes(http_app)
     try:
         http_server = start_http(http_app, ns.http)
     except OSError as exc:

@@ -8,17 +8,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from ecgnet.codec import encode_waveform
+from ecgnet.v1 import common_pb2, ingest_pb2
 
 from central_reader import serde
 from central_reader.types import (
     Finding,
     NewRecord,
-    Patient,
     Priority,
-    Sex,
 )
-from ecgnet.codec import encode_waveform
-from ecgnet.v1 import common_pb2, ingest_pb2
 
 LEADS12 = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)

@@ -11,12 +11,6 @@ from datetime import timedelta
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
-from central_reader.grpc_api import MAX_MESSAGE_BYTES
-from central_reader.http import HttpApp, start_http
-from central_reader.types import AuditAction, Priority
 from ecgnet.codec import decode_waveform
 from ecgnet.v1 import (
     common_pb2,
@@ -26,6 +20,12 @@ from ecgnet.v1 import (
     reports_pb2,
     reports_pb2_grpc,
 )
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from central_reader.grpc_api import MAX_MESSAGE_BYTES
+from central_reader.http import HttpApp, start_http
+from central_reader.types import AuditAction, Priority
 from tests.central_reader.conftest import Central
 from tests.central_reader.factories import signal, submit_request
 
