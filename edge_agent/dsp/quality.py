@@ -1,0 +1,365 @@
+"""Per-lead signal quality of a raw ECG, before any filtering.
+
+All features are computed for every lead at once from window statistics (block max, min,
+mean and median over fixed windows) and from a comb-filtered second difference, so the
+check costs a few passes over the array and no FFT.
+
+Problems and what they do to a lead (``LeadQuality.ok``); "amp" is the typical QRS
+peak-to-peak: the median over 2 s windows of their largest 0.2 s peak-to-peak:
+
+* FLAT - >= 80 % of 0.5 s windows below 0.02 mV peak-to-peak (no signal). Unusable.
+* LEAD_OFF - a run >= 1.5 s of 0.1 s windows with no variation (< 5 uV: amplifier at a
+  rail or returning constant values) inside a live lead, or a jump of consecutive 0.2 s
+  window means > 5 x amp (electrode moving or coming loose). Unusable.
+* CLIPPING - >= 10 samples in plateaus at the lead's own max or min (saturation).
+  Unusable when >= 1 % of the samples, else a warning (a few clipped R peaks still allow
+  rhythm analysis).
+* AMPLITUDE - amp > 10 mV (uV stored as mV, wrong gain) or < 0.05 mV. Unusable.
+* HF_NOISE - muscle or motion noise: the HF-noise ratio (below) > 0.03, or artefact
+  bursts (90th / 10th percentile of 2 s-window peak-to-peaks) > 3.5: warning; > 0.077
+  or > 4.5: unusable.
+* BASELINE_WANDER - peak-to-peak of 1 s-window means > 1.2 x amp: warning;
+  > 2.3 x amp: unusable (beyond what the 0.05 Hz diagnostic high-pass removes, the ST
+  segment would tilt).
+
+The HF noise ratio: the second difference ``x[n+s] - 2x[n] + x[n-s]`` (``s = fs/250``;
+gain ``4 sin^2(w/2)``: it suppresses the QRS band and keeps EMG) passed through the comb
+``y[n] - y[n-L]`` with ``L = fs / mains`` (zeros at DC and every powerline harmonic, so
+that mains interference, which the notch removes, is not counted as muscle noise); the
+lower quartile of its 0.2 s-window mean absolute value (robust to the windows holding a
+QRS) is divided by amp.
+The ``*_reject`` thresholds of step, HF noise, bursts and wander were chosen on the
+even-numbered records of the PhysioNet/CinC 2017 set (noisy '~' vs normal 'N': at most 4 %
+of normal records unusable) and the even PTB-XL ecg_ids (at most 1 % of leads unusable),
+and are reported on the odd ones and LUDB (``bench/quality.py``,
+``bench/results/quality.json``). CinC 2017 comes from a hand-held device that band-limits
+the signal, so its "noisy" class is mostly motion artefact, not EMG.
+
+References
+----------
+Clifford GD, et al. AF classification from a short single lead ECG recording: the
+PhysioNet/Computing in Cardiology Challenge 2017. CinC 2017;44. doi:10.22489/CinC.2017.065
+Li Q, Mark RG, Clifford GD. Robust heart rate estimation from multiple asynchronous noisy
+sources using signal quality indices and a Kalman filter. Physiol Meas 2008;29:15-32.
+doi:10.1088/0967-3334/29/1/002
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from edge_agent.dsp._validate import check_signal
+from edge_agent.dsp.results import LeadQuality, QualityProblem, QualityReport
+from edge_agent.errors import InvalidSignalError
+
+__all__ = [
+    "MESSAGES_EN",
+    "MESSAGES_ZH",
+    "QualityConfig",
+    "assess_quality",
+    "lead_quality_features",
+    "messages_zh",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class QualityConfig:
+    """Thresholds of the quality checks (physiological units or ratios).
+
+    ``hf_*`` are ratios of the HF-noise level to the typical QRS peak-to-peak (amp);
+    ``step_rel`` and ``wander_*_rel`` are the largest jump of 0.2 s-window means and the
+    peak-to-peak of 1 s-window means, divided by amp; ``burst_*`` the ratio of the 90th to
+    the 10th percentile of the 2 s-window amplitudes (artefact bursts). The ``*_reject``
+    values were chosen on the even-numbered CinC 2017 records and even PTB-XL ecg_ids
+    (``bench/quality.py``).
+    """
+
+    flat_ptp_mv: float = 0.02
+    flat_fraction: float = 0.8
+    dead_ptp_mv: float = 0.005
+    dead_run_s: float = 1.5
+    step_rel: float = 5.0
+    clip_min_samples: int = 10
+    clip_reject_fraction: float = 0.01
+    amplitude_max_mv: float = 10.0
+    amplitude_min_mv: float = 0.05
+    hf_warn: float = 0.04
+    hf_reject: float = 0.077
+    burst_warn: float = 3.5
+    burst_reject: float = 4.5
+    wander_warn_rel: float = 1.2
+    wander_reject_rel: float = 2.3
+    mains_hz: float = 50.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.dead_ptp_mv < self.flat_ptp_mv < self.amplitude_min_mv:
+            raise InvalidSignalError(
+                "quality thresholds out of order",
+                expected="0 < dead_ptp_mv < flat_ptp_mv < amplitude_min_mv",
+                got=f"{self.dead_ptp_mv}, {self.flat_ptp_mv}, {self.amplitude_min_mv}",
+            )
+        pairs = (
+            ("hf", self.hf_warn, self.hf_reject),
+            ("burst", self.burst_warn, self.burst_reject),
+            ("wander", self.wander_warn_rel, self.wander_reject_rel),
+        )
+        for name, warn, reject in pairs:
+            if not 0.0 < warn <= reject:
+                raise InvalidSignalError(
+                    f"{name} thresholds out of order",
+                    expected=f"0 < {name} warn <= reject",
+                    got=f"{warn}, {reject}",
+                )
+
+
+MESSAGES_EN: dict[QualityProblem, str] = {
+    QualityProblem.FLAT: "no signal - check the lead cable and electrode, record again",
+    QualityProblem.LEAD_OFF: "electrode off - re-attach and record again",
+    QualityProblem.CLIPPING: "signal clipped - check the gain",
+    QualityProblem.AMPLITUDE: "implausible amplitude - check the gain/units setting",
+    QualityProblem.HF_NOISE: (
+        "muscle noise - ask the patient to relax and keep still, record again"
+    ),
+    QualityProblem.BASELINE_WANDER: (
+        "baseline wander - check skin contact and breathing, record again"
+    ),
+}
+
+MESSAGES_ZH: dict[QualityProblem, str] = {
+    QualityProblem.FLAT: "无信号 - 请检查导联线和电极,重新记录",
+    QualityProblem.LEAD_OFF: "电极脱落 - 请重新贴好电极后再记录",
+    QualityProblem.CLIPPING: "信号削顶(饱和) - 请检查增益设置",
+    QualityProblem.AMPLITUDE: "幅度异常 - 请检查增益/单位设置",
+    QualityProblem.HF_NOISE: "肌电干扰 - 请患者放松、保持不动,重新记录",
+    QualityProblem.BASELINE_WANDER: "基线漂移 - 请检查皮肤接触并让患者平稳呼吸,重新记录",
+}
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "flat_fraction",
+    "dead_run_s",
+    "step_mv",
+    "clipped_samples",
+    "qrs_amplitude_mv",
+    "hf_ratio",
+    "wander_mv",
+    "burst_ratio",
+)
+(F_FLAT, F_DEAD_RUN_S, F_STEP_MV, F_CLIP, F_AMP_MV, F_HF, F_WANDER_MV, F_BURST) = range(
+    len(FEATURE_NAMES)
+)
+_HF_REF_HZ = 250.0
+
+
+def _windows(x: NDArray[np.float64], size: int) -> NDArray[np.float64]:
+    """View of x (leads, n) as (leads, n // size, size), dropping the tail."""
+    n_win = max(1, x.shape[1] // size)
+    size = min(size, x.shape[1])
+    return x[:, : n_win * size].reshape(x.shape[0], n_win, size)
+
+
+def _longest_true_run(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Length of the longest run of True along axis -1, per row."""
+    n_rows, n = mask.shape
+    padded = np.zeros((n_rows, n + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    rows_s, starts = np.nonzero(edges == 1)
+    _, stops = np.nonzero(edges == -1)
+    out: NDArray[np.int64] = np.zeros(n_rows, dtype=np.int64)
+    np.maximum.at(out, rows_s, stops - starts)
+    return out
+
+
+def _plateau_samples(
+    tenth: NDArray[np.float64], wmax: NDArray[np.float64], wmin: NDArray[np.float64]
+) -> NDArray[np.int64]:
+    """Samples in runs (>= 2 equal samples) at the lead's max or min value.
+
+    Only the 0.1 s windows that reach the lead's extreme are inspected (pairs across a
+    window border are not counted).
+    """
+    hi = wmax.max(axis=1, keepdims=True)
+    lo = wmin.min(axis=1, keepdims=True)
+    tol = 1e-6 * np.maximum(hi - lo, 1e-3)
+    counts: NDArray[np.int64] = np.zeros(tenth.shape[0], dtype=np.int64)
+    for extreme, sign in ((wmax >= hi - tol, 1.0), (wmin <= lo + tol, -1.0)):
+        lead_idx, win_idx = np.nonzero(extreme)
+        at = (
+            sign * tenth[lead_idx, win_idx]
+            >= (sign * np.where(sign > 0, hi, lo))[lead_idx] - tol[lead_idx]
+        )
+        np.add.at(counts, lead_idx, (at[:, 1:] & at[:, :-1]).sum(axis=1))
+    return counts
+
+
+def _group(a: NDArray[np.float64], k: int) -> NDArray[np.float64]:
+    """View of per-window values (leads, w) as (leads, w // k, k) (k >= 1, tail dropped)."""
+    k = max(1, min(k, a.shape[1]))
+    n = a.shape[1] // k
+    return a[:, : n * k].reshape(a.shape[0], n, k)
+
+
+def lead_quality_features(
+    x: NDArray[np.float64], fs: float, config: QualityConfig | None = None
+) -> NDArray[np.float64]:
+    """Quality features of every lead.
+
+    Three passes over the samples give the max, min and mean of 0.1 s windows; every
+    window statistic below is derived from those (0.2 s = 2, 0.5 s = 5, 1 s = 10, 2 s = 20
+    windows). Two more passes give the plateau count and the HF noise.
+
+    Parameters
+    ----------
+    x : ndarray, shape (leads, samples)
+        Raw ECG in mV, validated.
+    fs : float
+        Sampling frequency, Hz.
+    config : QualityConfig, optional
+        Flat/dead thresholds and the powerline frequency whose harmonics are not
+        counted as HF noise.
+
+    Returns
+    -------
+    ndarray, shape (leads, len(FEATURE_NAMES))
+        Columns in the order of ``FEATURE_NAMES``: flat-window fraction, longest
+        zero-variation run (s), largest jump of 0.2 s window means (mV), plateau samples
+        at max/min, typical QRS amplitude (median over 2 s windows of the largest 0.2 s
+        peak-to-peak, mV), HF-noise
+        ratio, wander (peak-to-peak of 1 s-window means, mV), burst ratio.
+    """
+    cfg = config or QualityConfig()
+    feats = np.empty((x.shape[0], len(FEATURE_NAMES)))
+    w = max(1, round(0.1 * fs))
+    tenth = _windows(x, w)
+    wmax, wmin, wmean = tenth.max(axis=2), tenth.min(axis=2), tenth.mean(axis=2)
+    win_s = tenth.shape[2] / fs
+    half_ptp = _group(wmax, 5).max(axis=2) - _group(wmin, 5).min(axis=2)
+    feats[:, F_FLAT] = (half_ptp < cfg.flat_ptp_mv).mean(axis=1)
+    dead = (wmax - wmin) < cfg.dead_ptp_mv
+    feats[:, F_DEAD_RUN_S] = _longest_true_run(dead) * win_s
+    fifth = _group(wmean, 2).mean(axis=2)
+    feats[:, F_STEP_MV] = (
+        np.abs(np.diff(fifth, axis=1)).max(axis=1) if fifth.shape[1] > 1 else 0.0
+    )
+    feats[:, F_CLIP] = _plateau_samples(tenth, wmax, wmin)
+    # QRS amplitude of each 2 s window: the largest peak-to-peak over 0.2 s (two adjacent
+    # 0.1 s windows), so that wander does not inflate it
+    if wmax.shape[1] > 1:
+        pair_ptp = np.maximum(wmax[:, 1:], wmax[:, :-1]) - np.minimum(
+            wmin[:, 1:], wmin[:, :-1]
+        )
+    else:
+        pair_ptp = wmax - wmin
+    two_ptp = np.sort(_group(pair_ptp, 20).max(axis=2), axis=1)
+    amp = np.median(two_ptp, axis=1)
+    feats[:, F_AMP_MV] = amp
+    k = two_ptp.shape[1] - 1
+    feats[:, F_BURST] = two_ptp[:, int(np.ceil(0.9 * k))] / np.maximum(
+        two_ptp[:, int(0.1 * k)], 1e-3
+    )
+    feats[:, F_HF] = _hf_level(x, fs, cfg.mains_hz) / np.maximum(amp, 1e-3)
+    one = _group(wmean, 10).mean(axis=2)
+    feats[:, F_WANDER_MV] = one.max(axis=1) - one.min(axis=1)
+    return feats
+
+
+def _hf_level(x: NDArray[np.float64], fs: float, mains_hz: float) -> NDArray[np.float64]:
+    """HF (EMG) noise level per lead, mV: lower quartile of 0.2 s-window mean |comb(d2)|.
+
+    The second difference is taken at a fixed physical step (the response of a 250 Hz
+    record at any fs); the comb ``y[n] - y[n - fs/mains]`` cancels DC and every mains
+    harmonic. The lower quartile over 0.2 s windows ignores the windows holding a QRS
+    complex (up to 75 % of them, i.e. rates up to ~200 bpm).
+    """
+    step = max(1, round(fs / _HF_REF_HZ))
+    lag = max(1, round(fs / mains_hz))
+    # in place: arrays of a 12-lead record exceed malloc's mmap threshold, and every
+    # fresh temporary costs page faults
+    d2 = np.subtract(x[:, 2 * step :], x[:, step:-step])
+    np.subtract(d2, x[:, step:-step], out=d2)
+    np.add(d2, x[:, : -2 * step], out=d2)
+    w = max(1, round(0.2 * fs))
+    m = max(1, (d2.shape[1] - lag) // w) * w
+    m = min(m, d2.shape[1] - lag)
+    comb = np.subtract(d2[:, lag : lag + m], d2[:, :m])
+    np.abs(comb, out=comb)
+    level = _windows(comb, w).mean(axis=2)
+    q = max(0, round(0.25 * (level.shape[1] - 1)))
+    out: NDArray[np.float64] = np.partition(level, q, axis=1)[:, q]
+    return out
+
+
+def _judge(
+    row: NDArray[np.float64], n_samples: int, cfg: QualityConfig
+) -> tuple[tuple[QualityProblem, ...], bool]:
+    """Problems of one lead from its feature row, and whether the lead is usable."""
+    if row[F_FLAT] >= cfg.flat_fraction:
+        return (QualityProblem.FLAT,), False
+    problems: list[QualityProblem] = []
+    ok = True
+    amp = max(row[F_AMP_MV], 1e-3)
+    if row[F_DEAD_RUN_S] >= cfg.dead_run_s or row[F_STEP_MV] / amp > cfg.step_rel:
+        problems.append(QualityProblem.LEAD_OFF)
+        ok = False
+    if row[F_CLIP] >= cfg.clip_min_samples:
+        problems.append(QualityProblem.CLIPPING)
+        ok &= row[F_CLIP] < cfg.clip_reject_fraction * n_samples
+    if not cfg.amplitude_min_mv <= row[F_AMP_MV] <= cfg.amplitude_max_mv:
+        problems.append(QualityProblem.AMPLITUDE)
+        ok = False
+    if row[F_HF] > cfg.hf_warn or row[F_BURST] > cfg.burst_warn:
+        problems.append(QualityProblem.HF_NOISE)
+        ok &= row[F_HF] <= cfg.hf_reject and row[F_BURST] <= cfg.burst_reject
+    if row[F_WANDER_MV] / amp > cfg.wander_warn_rel:
+        problems.append(QualityProblem.BASELINE_WANDER)
+        ok &= row[F_WANDER_MV] / amp <= cfg.wander_reject_rel
+    return tuple(problems), bool(ok)
+
+
+def assess_quality(
+    signal: ArrayLike,
+    fs: float,
+    leads: Sequence[str],
+    config: QualityConfig | None = None,
+) -> QualityReport:
+    """Check every lead of a raw record for problems the cart operator can fix.
+
+    Parameters
+    ----------
+    signal : array_like, shape (leads, samples)
+        Raw (unfiltered) ECG in mV.
+    fs : float
+        Sampling frequency, Hz (100-1000).
+    leads : sequence of str
+        Lead names, one per row; used in the messages ("V3: electrode off - ...").
+    config : QualityConfig, optional
+        Thresholds; defaults as documented in the module.
+
+    Returns
+    -------
+    QualityReport
+        One ``LeadQuality`` per lead with its problems, English messages and ``ok``;
+        ``acceptable`` is False when no lead is usable (the record is unreadable).
+
+    References
+    ----------
+    Clifford GD, et al. CinC 2017;44. doi:10.22489/CinC.2017.065
+    """
+    cfg = config or QualityConfig()
+    x = check_signal(signal, fs, leads)
+    feats = lead_quality_features(x, fs, cfg)
+    out = []
+    for name, row in zip(leads, feats, strict=True):
+        problems, ok = _judge(row, x.shape[1], cfg)
+        messages = tuple(f"{name}: {MESSAGES_EN[p]}" for p in problems)
+        out.append(LeadQuality(lead=name, ok=ok, problems=problems, messages=messages))
+    return QualityReport(leads=tuple(out))
+
+
+def messages_zh(report: QualityReport) -> tuple[str, ...]:
+    """Chinese operator messages of a report, in the order of its English messages."""
+    return tuple(f"{q.lead}: {MESSAGES_ZH[p]}" for q in report.leads for p in q.problems)
