@@ -83,9 +83,13 @@ async function signIn(token) {
   state.token = token;
   try {
     state.me = await api("GET", "/session");
+    // The service decides who may read the queue (a device or hospital token may not).
+    await api("GET", "/queue?limit=1");
   } catch (err) {
     state.token = null;
-    $("signin-error").textContent = err.status === 401 || err.status === 403 ? t("bad_token") : `${t("error")}: ${err.message}`;
+    state.me = null;
+    $("signin-error").textContent = err.status === 401 ? t("bad_token")
+      : err.status === 403 ? `${t("no_permission")} (${err.message})` : `${t("error")}: ${err.message}`;
     return false;
   }
   sessionStorage.setItem(TOKEN_KEY, token);
@@ -203,13 +207,26 @@ function cell(text, cls) {
   return td;
 }
 
+// Lay the reading view out once, invisibly, while the reader looks at the queue: the first
+// layout (fonts, CJK fallback) costs ~150 ms and would otherwise land on the first open.
+function prelayoutReadingView() {
+  const view = $("reading-view");
+  if (!view.hidden || prelayoutReadingView.done) return;
+  prelayoutReadingView.done = true;
+  view.classList.add("prelayout");
+  view.hidden = false;
+  void document.querySelector(".paper-col").clientWidth;
+  view.hidden = true;
+  view.classList.remove("prelayout");
+}
+
 function showQueue() {
   stopLease();
   $("signin-view").hidden = true;
   $("reading-view").hidden = true;
   $("queue-view").hidden = false;
   state.detail = null;
-  refreshQueue();
+  refreshQueue().then(() => setTimeout(prelayoutReadingView, 0));
   clearInterval(state.refreshTimer);
   state.refreshTimer = setInterval(refreshQueue, REFRESH_MS);
 }
@@ -260,22 +277,20 @@ async function openRecord(recordId) {
   const t0 = performance.now();
   const listed = state.queue.find((i) => i.record_id === recordId);
   let readOnly = listed?.status === "signed";
-  if (!readOnly) {
-    try {
-      await api("POST", `/records/${encodeURIComponent(recordId)}/claim`, {});
-    } catch (err) {
-      if (err.status === 409) {
-        toast(t("claim_lost"), "error");
-        refreshQueue();
-        return;
-      }
-      toast(`${t("error")}: ${err.message}`, "error");
-      return;
-    }
-  }
+  // Claim and fetch at the same time (viewing needs no claim); a refused claim discards it.
+  const claim = readOnly ? Promise.resolve(null) : api("POST", `/records/${encodeURIComponent(recordId)}/claim`, {});
+  const fetchDetail = api("GET", `/records/${encodeURIComponent(recordId)}`);
   let detail;
   try {
-    detail = await api("GET", `/records/${encodeURIComponent(recordId)}`);
+    await claim;
+  } catch (err) {
+    fetchDetail.catch(() => {});
+    toast(err.status === 409 ? t("claim_lost") : `${t("error")}: ${err.message}`, "error");
+    refreshQueue();
+    return;
+  }
+  try {
+    detail = await fetchDetail;
   } catch (err) {
     toast(`${t("error")}: ${err.message}`, "error");
     return;
@@ -378,7 +393,7 @@ function drawAll() {
   views.current.draw({ speed: s.speed, gain: s.gain, pxPerMm: px });
   if (compare) views.previous.draw({ speed: s.speed, gain: s.gain, pxPerMm: px });
   const median = state.analysis.median_beat;
-  const medianPx = Math.min(px * 1.2, 6);
+  const medianPx = Math.min(px * 0.8, 5);
   views.median.draw(median, state.ecg.leads, { gain: s.gain, pxPerMm: medianPx });
   $("caliper-readout").textContent = "—";
 }

@@ -295,7 +295,8 @@ export class TwelveLeadView {
         h: lay.pitch * cssK,
       });
     }
-    const foot = `${speed} mm/s   ${gain} mm/mV   ${this.filterHz ? `${this.filterHz}–` : ""}${Math.round(fs)} Hz`;
+    const hp = this.filterHz ? `HP ${this.filterHz} Hz   ` : "";
+    const foot = `${speed} mm/s   ${gain} mm/mV   ${hp}fs ${Math.round(fs)} Hz`;
     drawLabel(ctx, foot, lay.calMm, lay.heightMm - 1.2, k, 2.6);
     this.drawn = drawn;
     const full = drawn.filter((d) => !d.rhythm && d.points > 0).map((d) => d.lead);
