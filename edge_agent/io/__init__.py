@@ -11,7 +11,8 @@ kept under their own stripped name. Duplicate names (after normalisation) are re
 Leads keep the order of the file.
 
 Formats: WFDB (``.hea`` + ``.dat``/``.mat``), HL7 aECG (``.xml``), DICOM 12-lead and
-General ECG waveforms (``.dcm``, also written), CSV (``.csv``, also written).
+General ECG waveforms (``.dcm``, also written), CSV (``.csv``, also written), SCP-ECG
+(``.scp``, decoded by the ecgdatakit library).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from edge_agent.io.aecg_reader import read_aecg
 from edge_agent.io.csv_io import read_csv, write_csv
 from edge_agent.io.dicom_io import read_dicom, write_dicom_ecg
 from edge_agent.io.record import EcgRecord, build_record
+from edge_agent.io.scp_reader import read_scp
 from edge_agent.io.wfdb_reader import WFDB_SUFFIXES, read_wfdb, record_stem
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "read_csv",
     "read_dicom",
     "read_record",
+    "read_scp",
     "read_wfdb",
     "write_csv",
     "write_dicom_ecg",
@@ -46,6 +49,7 @@ _READERS: dict[str, Callable[[Path], EcgRecord]] = {
     ".dcm": read_dicom,
     ".dicom": read_dicom,
     ".csv": read_csv,
+    ".scp": read_scp,
 }
 RECORD_SUFFIXES: tuple[str, ...] = (".hea", *_READERS)
 """Suffixes :func:`iter_record_paths` lists (a WFDB record once, as its ``.hea``)."""
@@ -58,7 +62,8 @@ def read_record(path: str | PathLike[str]) -> EcgRecord:
     ----------
     path : str or path-like
         A WFDB ``.hea``/``.dat``/``.mat`` file or record stem, an HL7 aECG ``.xml``, a
-        DICOM ``.dcm`` or a ``.csv`` (which must state fs in its ``# fs=...`` line).
+        DICOM ``.dcm``, an SCP-ECG ``.scp`` or a ``.csv`` (which must state fs in its
+        ``# fs=...`` line).
         Other suffixes are recognised by content (DICOM preamble, XML).
 
     Raises
@@ -81,7 +86,7 @@ def read_record(path: str | PathLike[str]) -> EcgRecord:
         raise UnsupportedFormatError(
             "unsupported record format",
             path=str(p),
-            expected="WFDB (.hea/.dat/.mat), HL7 aECG (.xml), DICOM (.dcm) or CSV (.csv)",
+            expected="WFDB (.hea/.dat/.mat), aECG .xml, DICOM .dcm, CSV .csv or SCP .scp",
             got=f"suffix {suffix!r}" if suffix else "no suffix",
         )
     return reader(p)
@@ -109,8 +114,8 @@ def iter_record_paths(path_or_dir: str | PathLike[str]) -> list[Path]:
     """List the records to read under a file or directory (not recursive), sorted.
 
     A WFDB record appears once, as its ``.hea`` file (whatever data files it has);
-    ``.xml``, ``.dcm``/``.dicom`` and ``.csv`` files appear as they are. A file path is
-    returned as is (a WFDB ``.dat``/``.mat`` as its ``.hea``).
+    ``.xml``, ``.dcm``/``.dicom``, ``.csv`` and ``.scp`` files appear as they are. A file
+    path is returned as is (a WFDB ``.dat``/``.mat`` as its ``.hea``).
     """
     p = Path(path_or_dir)
     if not p.is_dir():

@@ -111,9 +111,11 @@ def _parse_xml(path: Path, src: str) -> ET.Element:
         size = path.stat().st_size
         if size > MAX_AECG_BYTES:
             raise RecordFormatError(
-                "aECG file too large", path=src, expected=f"<= {MAX_AECG_BYTES} bytes",
+                "aECG file too large",
+                path=src,
+                expected=f"<= {MAX_AECG_BYTES} bytes",
                 got=f"{size} bytes",
-            )  # fmt: skip
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise RecordFormatError("cannot read the file", path=src, got=str(exc)) from exc
@@ -209,8 +211,16 @@ def _sample_rate(series: ET.Element, src: str) -> tuple[float, str | None]:
                 expected="a positive increment in s or ms",
                 got=f"{inc.get('value')} {inc.get('unit')}",
             )
+        step_s = step * _TIME_TO_S[unit]
+        if not step_s > 0:  # a positive increment can still underflow to 0 s
+            raise RecordFormatError(
+                "bad time increment",
+                path=src,
+                expected="a positive increment",
+                got=f"{inc.get('value')} {inc.get('unit')}",
+            )
         head = _child(value, "head")
-        return 1.0 / (step * _TIME_TO_S[unit]), None if head is None else head.get("value")
+        return 1.0 / step_s, None if head is None else head.get("value")
     raise RecordFormatError(
         "aECG series has no time sequence",
         path=src,
@@ -229,9 +239,12 @@ def _unit_factor(el: ET.Element | None, what: str, src: str, lead: str) -> float
     factor = _UNIT_TO_MV.get(unit.strip().lower())
     if factor is None:
         raise RecordFormatError(
-            f"unknown {what} unit", path=src, lead=lead, expected="uV, mV or V",
+            f"unknown {what} unit",
+            path=src,
+            lead=lead,
+            expected="uV, mV or V",
             got=repr(unit),
-        )  # fmt: skip
+        )
     return factor
 
 
@@ -247,9 +260,12 @@ def _decode_lead(value: ET.Element, lead: str, src: str) -> NDArray[np.float64]:
         digits = np.array(text.split(), dtype=np.float64)
     except ValueError as exc:
         raise RecordFormatError(
-            "digits are not numbers", path=src, lead=lead, expected="integers",
+            "digits are not numbers",
+            path=src,
+            lead=lead,
+            expected="integers",
             got=str(exc)[:120],
-        ) from exc  # fmt: skip
+        ) from exc
     if digits.size == 0:
         raise RecordFormatError(
             "lead has no digits", path=src, lead=lead, expected=">= 1 sample", got="0"
@@ -304,9 +320,14 @@ def parse_hl7_ts(value: str | None) -> datetime | None:
     y, mo, d, h, mi, s, frac, tz = m.groups()
     try:
         when = datetime(
-            int(y), int(mo or 1), int(d or 1), int(h or 0), int(mi or 0), int(s or 0),
+            int(y),
+            int(mo or 1),
+            int(d or 1),
+            int(h or 0),
+            int(mi or 0),
+            int(s or 0),
             int((frac or "0").ljust(6, "0")),
-        )  # fmt: skip
+        )
         if tz:
             sign = -1 if tz[0] == "-" else 1
             off = timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5]))
@@ -333,8 +354,15 @@ def _acquired_at(root: ET.Element, series: ET.Element, head: str | None) -> date
 def _demographics(
     root: ET.Element, when: datetime | None
 ) -> tuple[str | None, str | None, float | None]:
-    subject = _child(root, "componentOf", "timepointEvent", "componentOf",
-                     "subjectAssignment", "subject", "trialSubject")  # fmt: skip
+    subject = _child(
+        root,
+        "componentOf",
+        "timepointEvent",
+        "componentOf",
+        "subjectAssignment",
+        "subject",
+        "trialSubject",
+    )
     pid_el = _child(subject, "id")
     patient_id = None if pid_el is None else (pid_el.get("extension") or pid_el.get("root"))
     person = _child(subject, "subjectDemographicPerson")
