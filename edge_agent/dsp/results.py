@@ -190,3 +190,4 @@ class RhythmFeatures:
     n_beats: int = 0
     n_ventricular: int = 0
     n_supraventricular: int = 0
+    duration_s: float | None = None  # record length, for per-time rates (PVCs per 10 s)
