@@ -1,0 +1,116 @@
+"""Speed of the whole analysis of a 10 s 12-lead 500 Hz record, one core, against peers.
+
+Compares, in one run and on the same real record (PTB-XL ecg_id 1 from sample_records/):
+- ``edge_agent.analyze`` (rules only, and with the bundled ONNX model),
+- neurokit2 ``ecg_process`` looped over the 12 leads (the reference pipeline),
+- the floor: one scipy ``sosfiltfilt`` pass (4th-order 0.5-40 Hz band-pass) over the array.
+
+Run ``python -m bench.analyze_speed``; prints a table and writes
+``bench/results/analyze_speed.json``. Threads are pinned to one (OMP/MKL/OpenBLAS, and
+onnxruntime ``intra_op_num_threads=1``).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import scipy.signal as ss  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def _time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    return {
+        "median_ms": statistics.median(samples),
+        "p10_ms": float(np.percentile(samples, 10)),
+        "p90_ms": float(np.percentile(samples, 90)),
+        "repeats": repeats,
+    }
+
+
+def main() -> dict[str, object]:
+    """Run the benchmark, print the table, write the JSON."""
+    from edge_agent.analysis import analyze
+    from edge_agent.io import read_record
+    from edge_agent.triage import load_default_model
+
+    quick = os.environ.get("CI") == "true"
+    rec = read_record(ROOT / "sample_records" / "00001_hr.hea")
+    x, fs, leads = rec.signal, rec.fs, rec.leads
+    repeats = 20 if quick else 200
+
+    results: dict[str, dict[str, float]] = {}
+    sos = ss.butter(2, [0.5, 40.0], btype="bandpass", fs=fs, output="sos")
+    results["floor: one sosfiltfilt pass"] = _time(
+        lambda: ss.sosfiltfilt(sos, x, axis=-1), repeats
+    )
+    results["edge_agent.analyze (rules)"] = _time(lambda: analyze(x, fs, leads), repeats)
+    try:
+        model = load_default_model()
+    except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
+        results["edge_agent.analyze (rules + model)"] = {"error": str(exc)}  # type: ignore[dict-item]
+    else:
+        results["edge_agent.analyze (rules + model)"] = _time(
+            lambda: analyze(x, fs, leads, model=model), repeats
+        )
+
+    import neurokit2 as nk
+
+    def nk_process() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for lead in x:
+                nk.ecg_process(lead, sampling_rate=int(fs))
+
+    results["neurokit2 ecg_process x12"] = _time(nk_process, 3 if quick else 15, warmup=1)
+
+    nk_ms = results["neurokit2 ecg_process x12"]["median_ms"]
+    ours = results["edge_agent.analyze (rules)"]["median_ms"]
+    print(f"\n10 s 12-lead 500 Hz record ({rec.source}), one thread, median of repeats")
+    print(f"{'pipeline':<40} {'median ms':>10} {'p90 ms':>9} {'vs nk2':>8}")
+    for name, row in results.items():
+        if "median_ms" not in row:
+            print(f"{name:<40} {'error: ' + str(row.get('error')):>30}")
+            continue
+        print(f"{name:<40} {row['median_ms']:>10.2f} {row['p90_ms']:>9.2f} "
+              f"{nk_ms / row['median_ms']:>7.0f}x")
+    doc: dict[str, object] = {
+        "benchmark": "analyze_speed",
+        "record": str(Path(rec.source).relative_to(ROOT)),
+        "shape": list(x.shape),
+        "fs_hz": fs,
+        "threads": 1,
+        "quick": quick,
+        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "results": results,
+        "speedup_vs_neurokit2": nk_ms / ours,
+        "targets": {"analyze_median_ms": 5.0, "speedup_vs_neurokit2": 100.0},
+        "met": {"analyze_median_ms": ours <= 5.0, "speedup_vs_neurokit2": nk_ms / ours >= 100},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "analyze_speed.json").write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+if __name__ == "__main__":
+    main()

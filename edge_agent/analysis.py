@@ -1,0 +1,323 @@
+"""The one public entry point: raw 12-lead (or any lead subset) in, analysis and triage out.
+
+``analyze`` wires the pure signal core (``edge_agent.dsp``) and the triage
+(``edge_agent.triage``) in process::
+
+    check_signal -> assess_quality -> preprocess -> detect_rpeaks -> classify_beats
+    -> median_beat -> delineate -> map_fiducials -> measure_* -> assess_rhythm -> triage
+
+A record whose leads are all unusable stops after the quality stage and is reported
+``unreadable``; it is never analysed as if it were fine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from edge_agent import __version__
+from edge_agent.dsp._validate import check_signal
+from edge_agent.dsp.beats import classify_beats, median_beat
+from edge_agent.dsp.delineate import delineate, map_fiducials
+from edge_agent.dsp.filters import FilterProfile, preprocess
+from edge_agent.dsp.measure import measure_axes, measure_intervals, measure_leads
+from edge_agent.dsp.quality import assess_quality
+from edge_agent.dsp.results import (
+    FIDUCIAL_NAMES,
+    Axes,
+    BeatFiducials,
+    Beats,
+    Fiducials,
+    Intervals,
+    LeadMeasures,
+    MedianBeat,
+    QualityReport,
+    RhythmFeatures,
+)
+from edge_agent.dsp.rhythm import assess_rhythm, rhythm_findings
+from edge_agent.dsp.rpeaks import detect_rpeaks
+from edge_agent.triage import Triage, TriageModel, model_input_from, triage
+from edge_agent.types import normalize_lead_name
+
+__all__ = ["Analysis", "AnalysisConfig", "analyze"]
+
+# Minimum number of dominant beats for a median beat (and so for delineation/measurements).
+_MIN_MEDIAN_BEATS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisConfig:
+    """Settings of one analysis run (hashed into the provenance)."""
+
+    profile: FilterProfile = FilterProfile.DIAGNOSTIC
+    mains_hz: float | None = 50.0
+
+    def __post_init__(self) -> None:
+        if self.mains_hz is not None and self.mains_hz not in (50.0, 60.0):
+            raise ValueError(f"mains_hz must be 50, 60 or None, got {self.mains_hz}")
+
+    def digest(self) -> str:
+        """Short stable hash of the settings."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything the core found in one record. ``to_dict`` is the integration contract."""
+
+    fs_hz: float
+    leads: tuple[str, ...]
+    n_samples: int
+    quality: QualityReport
+    beats: Beats | None
+    median: MedianBeat | None
+    fiducials: Fiducials | None
+    beat_fiducials: BeatFiducials | None
+    intervals: Intervals | None
+    axes: Axes | None
+    lead_measures: tuple[LeadMeasures, ...]
+    rhythm: RhythmFeatures | None
+    triage: Triage
+    config: AnalysisConfig
+
+    @property
+    def rpeaks(self) -> NDArray[np.int64]:
+        """R-peak sample indices (empty when none were found)."""
+        if self.beats is None:
+            return np.zeros(0, dtype=np.int64)
+        return self.beats.rpeaks
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types; keys are relied on by the uplink, the central reader and scripts."""
+        return {
+            "fs_hz": float(self.fs_hz),
+            "leads": list(self.leads),
+            "duration_s": self.n_samples / self.fs_hz,
+            "rpeaks": [int(r) for r in self.rpeaks],
+            "beats": _beats_to_list(self.beat_fiducials, self.beats),
+            "heart_rate_bpm": _num(self.rhythm.heart_rate_bpm) if self.rhythm else None,
+            "intervals_ms": _intervals_to_dict(self.intervals),
+            "axis_deg": _axes_to_dict(self.axes),
+            "st_mv": {m.lead: _num(m.st_j60_mv) for m in self.lead_measures},
+            "st_j80_mv": {m.lead: _num(m.st_j80_mv) for m in self.lead_measures},
+            "lead_measures": [
+                {k: (_num(v) if isinstance(v, float) else v) for k, v in asdict(m).items()}
+                for m in self.lead_measures
+            ],
+            "median_beat": _median_to_dict(self.median, self.fiducials),
+            "rhythm": _rhythm_to_dict(self.rhythm),
+            "quality": {
+                "acceptable": self.quality.acceptable,
+                "leads": {
+                    q.lead: {
+                        "ok": q.ok,
+                        "problems": [p.value for p in q.problems],
+                        "messages": list(q.messages),
+                    }
+                    for q in self.quality.leads
+                },
+            },
+            "triage": self.triage.to_dict(),
+            "provenance": _provenance(self.config, self.triage),
+        }
+
+
+def analyze(
+    signal: ArrayLike,
+    fs: float,
+    leads: Sequence[str],
+    *,
+    age_years: float | None = None,
+    sex: str | None = None,
+    config: AnalysisConfig | None = None,
+    model: TriageModel | None = None,
+) -> Analysis:
+    """Analyse one ECG record.
+
+    Parameters
+    ----------
+    signal : array_like, shape (leads, samples)
+        Raw ECG in mV, any fs from 100 to 1000 Hz, 1 to 15 leads.
+    fs : float
+        Sampling frequency in Hz.
+    leads : sequence of str
+        Lead names (normalised: ``"avf"`` -> ``"aVF"``).
+    age_years, sex : optional
+        Demographics; refine the STEMI thresholds (Fourth Universal Definition of MI).
+    config : AnalysisConfig, optional
+        Filter profile and mains frequency (50 Hz by default, as in China).
+    model : TriageModel, optional
+        The ONNX triage model; without it only the rules triage.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    InvalidSignalError
+        When the array breaks the contract (shape, fs range, NaN, lead count).
+    """
+    cfg = config or AnalysisConfig()
+    names = tuple(normalize_lead_name(str(name)) for name in leads)
+    x = check_signal(signal, fs, names)
+    fs = float(fs)
+    n_samples = x.shape[1]
+    quality = assess_quality(x, fs, names)
+    if not quality.acceptable:
+        verdict = triage(
+            leads=names, lead_measures=(), intervals=None, rhythm=None, rhythm_findings=(),
+            quality=quality, model_input=None, age_years=age_years, sex=sex, model=None,
+        )
+        return Analysis(
+            fs, names, n_samples, quality, None, None, None, None, None, None, (), None,
+            verdict, cfg,
+        )
+
+    usable = quality.usable
+    y = preprocess(x, fs, cfg.profile, mains_hz=cfg.mains_hz)
+    rpeaks = detect_rpeaks(x, fs, usable=usable)
+    beats = classify_beats(y, rpeaks, fs, usable=usable)
+    rhythm = assess_rhythm(beats.rpeaks, fs, n_samples, beats.labels)
+
+    median: MedianBeat | None = None
+    fid: Fiducials | None = None
+    beat_fid: BeatFiducials | None = None
+    intervals: Intervals | None = None
+    axes: Axes | None = None
+    measures: tuple[LeadMeasures, ...] = ()
+    if int(beats.normal.sum()) >= _MIN_MEDIAN_BEATS:
+        median = median_beat(y, beats, fs)
+        fid = delineate(median)
+        beat_fid = map_fiducials(fid, median, beats, n_samples)
+        intervals = measure_intervals(fid, median, rhythm.rr_mean_ms)
+        axes = measure_axes(median, fid, names)
+        measures = _mask_unusable(measure_leads(median, fid, names), usable)
+
+    model_in = model_input_from(y, fs, names, usable) if model is not None else None
+    verdict = triage(
+        leads=names,
+        lead_measures=measures,
+        intervals=intervals,
+        rhythm=rhythm,
+        rhythm_findings=rhythm_findings(rhythm),
+        quality=quality,
+        model_input=model_in,
+        age_years=age_years,
+        sex=sex,
+        model=model,
+    )
+    return Analysis(
+        fs, names, n_samples, quality, beats, median, fid, beat_fid, intervals, axes,
+        measures, rhythm, verdict, cfg,
+    )
+
+
+def _mask_unusable(
+    measures: tuple[LeadMeasures, ...], usable: NDArray[np.bool_]
+) -> tuple[LeadMeasures, ...]:
+    """Drop the amplitude measurements of leads the quality stage rejected."""
+    if bool(usable.all()):
+        return measures
+    blank = dict.fromkeys(
+        ("st_j_mv", "st_j60_mv", "st_j80_mv", "r_mv", "s_mv", "q_mv", "q_ms", "t_mv")
+    )
+    return tuple(
+        m if ok else LeadMeasures(lead=m.lead, **blank)  # type: ignore[arg-type]
+        for m, ok in zip(measures, usable, strict=True)
+    )
+
+
+def _num(value: float | None, digits: int = 4) -> float | None:
+    if value is None or not np.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def _beats_to_list(
+    beat_fid: BeatFiducials | None, beats: Beats | None
+) -> list[dict[str, Any]]:
+    if beats is None:
+        return []
+    if beat_fid is None:
+        return [
+            {"r": int(r), "label": lab.value, **dict.fromkeys(FIDUCIAL_NAMES[1:])}
+            for r, lab in zip(beats.rpeaks, beats.labels, strict=True)
+        ]
+    pos = beat_fid.positions.tolist()
+    present = beat_fid.present.tolist()
+    out = []
+    for row, mask, lab in zip(pos, present, beats.labels, strict=True):
+        item: dict[str, Any] = {
+            name: (val if ok else None)
+            for name, val, ok in zip(FIDUCIAL_NAMES, row, mask, strict=True)
+        }
+        item["label"] = lab.value
+        out.append(item)
+    return out
+
+
+def _intervals_to_dict(iv: Intervals | None) -> dict[str, float | None]:
+    keys = ("rr", "pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia")
+    if iv is None:
+        return dict.fromkeys(keys)
+    return {
+        "rr": _num(iv.rr_ms, 1),
+        "pr": _num(iv.pr_ms, 1),
+        "qrs": _num(iv.qrs_ms, 1),
+        "qt": _num(iv.qt_ms, 1),
+        "qtc_bazett": _num(iv.qtc_bazett_ms, 1),
+        "qtc_fridericia": _num(iv.qtc_fridericia_ms, 1),
+    }
+
+
+def _axes_to_dict(axes: Axes | None) -> dict[str, float | None]:
+    if axes is None:
+        return {"p": None, "qrs": None, "t": None}
+    return {"p": _num(axes.p_deg, 1), "qrs": _num(axes.qrs_deg, 1), "t": _num(axes.t_deg, 1)}
+
+
+def _median_to_dict(median: MedianBeat | None, fid: Fiducials | None) -> dict[str, Any] | None:
+    """The median beats (uV integers, compact) with their global fiducials, for the viewer."""
+    if median is None:
+        return None
+    fiducials = {} if fid is None else {k: v for k, v in asdict(fid).items()}
+    return {
+        "fs_hz": float(median.fs),
+        "r_index": int(median.r_index),
+        "n_beats": int(median.n_beats),
+        "uv": np.rint(median.waveform * 1000.0).astype(np.int32).tolist(),
+        "fiducials": fiducials,
+    }
+
+
+def _rhythm_to_dict(rhythm: RhythmFeatures | None) -> dict[str, Any] | None:
+    if rhythm is None:
+        return None
+    return {
+        k: (_num(v) if isinstance(v, float) else list(v) if isinstance(v, tuple) else v)
+        for k, v in asdict(rhythm).items()
+    }
+
+
+def _provenance(cfg: AnalysisConfig, verdict: Triage) -> dict[str, Any]:
+    return {
+        "edge_agent": __version__,
+        "algorithms": {
+            "quality": "edge_agent.dsp.quality",
+            "preprocess": f"edge_agent.dsp.filters:{cfg.profile.value}",
+            "rpeaks": "edge_agent.dsp.rpeaks",
+            "delineation": "edge_agent.dsp.delineate (global, median beat)",
+            "triage": verdict.to_dict().get("rules_version"),
+            "model": verdict.to_dict().get("model"),
+        },
+        "config": asdict(cfg),
+        "config_hash": cfg.digest(),
+    }
