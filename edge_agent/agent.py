@@ -22,14 +22,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from ecgnet.codec import encode_waveform
 
 from edge_agent.config import EdgeConfig
 from edge_agent.errors import EdgeAgentError
-from edge_agent.io import EcgRecord, iter_record_paths, read_record
 from edge_agent.outbox import LinkState, NewRecord, Outbox, RecordState
 from edge_agent.types import Priority
 from edge_agent.uplink import (
@@ -39,6 +38,9 @@ from edge_agent.uplink import (
     backoff_delay,
     report_from_proto,
 )
+
+if TYPE_CHECKING:
+    from edge_agent.io import EcgRecord
 
 __all__ = [
     "Accepted",
@@ -72,7 +74,7 @@ class AnalysisSummary:
     acceptable: bool = True
 
 
-Analyzer = Callable[[EcgRecord], AnalysisSummary]
+Analyzer = Callable[["EcgRecord"], AnalysisSummary]
 
 
 def core_analyzer(*, use_model: bool = True) -> Analyzer:
@@ -206,6 +208,8 @@ def accept_file(
     OutboxFullError
         The outbox is at its disk limit (nothing is queued).
     """
+    from edge_agent.io import read_record  # wfdb is heavy: only for commands that read
+
     record = read_record(path)
     return accept_record(record, outbox, analyzer, site_id=site_id, device_id=device_id)
 
@@ -437,6 +441,8 @@ class FolderWatcher:
     def scan(self, now: float | None = None) -> list[tuple[Path, str]]:
         """Records ready to read now, each with its signature."""
         now = time.monotonic() if now is None else now
+        from edge_agent.io import iter_record_paths
+
         ready: list[tuple[Path, str]] = []
         try:
             paths = iter_record_paths(self.folder)

@@ -41,7 +41,6 @@ from edge_agent.agent import (
 )
 from edge_agent.config import EdgeConfig, load_config
 from edge_agent.errors import EdgeAgentError, OutboxFullError
-from edge_agent.io import iter_record_paths
 from edge_agent.outbox import Outbox, OutboxStatus, RecordState
 
 __all__ = [
@@ -189,6 +188,8 @@ def _analyzer(args: argparse.Namespace) -> Analyzer:
 
 
 def _expand(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    from edge_agent.io import iter_record_paths
+
     found: list[Path] = []
     errors: list[str] = []
     for given in paths:
@@ -262,10 +263,15 @@ def _upload(
             bar.advance()
             return counts[RecordState.SENT] == len(set(ids))
 
+        was_down = [False]
+
         def progress(res: DrainResult) -> None:
-            if res.link_down:
+            if res.link_down and not was_down[0]:
                 st = outbox.link()
-                print(f"\necg-edge: link down ({st.last_error}); retrying", file=sys.stderr)
+                print(f"ecg-edge: link down ({st.last_error}); records stay queued,"
+                      " retrying with backoff", file=sys.stderr)
+            if res.link_down or res.acked:
+                was_down[0] = res.link_down
 
         timeout = None if args.timeout <= 0 else args.timeout
         ok = worker.drain(done, timeout_s=timeout, stop=stop, on_progress=progress)
