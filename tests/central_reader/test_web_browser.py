@@ -389,3 +389,41 @@ def test_previous_ecg_side_by_side_and_print(page: Any, station: dict[str, Any])
                    print_background=True)
     assert pdf[:5] == b"%PDF-" and len(pdf) > 50_000, f"PDF of {len(pdf)} bytes"
     page.emulate_media(media="screen")
+
+
+def test_hidpi_zoom_and_keyboard_navigation(browser: Any, station: dict[str, Any]) -> None:
+    """Canvas backing store follows devicePixelRatio and zoom; N/J open the next record."""
+    central = station["central"]
+    context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                  device_scale_factor=2)
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    try:
+        pg.goto(f"{central.url}/")
+        _sign_in(pg, central.tokens["cardiologist"])
+        rows = pg.eval_on_selector_all("#queue-body tr",
+                                       "rs => rs.map(r => r.dataset.recordId)")
+        pg.keyboard.press("n")
+        pg.wait_for_selector(f'body[data-opened-record="{rows[0]}"]', state="attached")
+        sizes = []
+        for zoom in ("1", "2"):
+            pg.select_option("#zoom", zoom)
+            sizes.append(pg.evaluate(
+                "() => { const c = document.getElementById('ecg-canvas');"
+                " return [c.width, parseFloat(c.style.width), window.devicePixelRatio]; }"))
+        for backing, css, dpr in sizes:
+            assert dpr == 2 and abs(backing - 2 * css) <= 1, f"not DPR-aware: {sizes}"
+        assert abs(sizes[1][1] - 2 * sizes[0][1]) <= 2, f"zoom 200% not 2x wider: {sizes}"
+        pg.screenshot(path=str(ARTIFACTS / "web_hidpi_zoom200.png"),
+                      clip={"x": 0, "y": 0, "width": 900, "height": 600})
+        pg.select_option("#zoom", "1")
+        pg.keyboard.press("j")
+        pg.wait_for_selector(f'body[data-opened-record="{rows[1]}"]', state="attached")
+        queue = _api(central, "GET", "/queue?include_claimed=1")["items"]
+        status = {i["record_id"]: i["status"] for i in queue}
+        assert status[rows[0]] == "queued", f"J must release the record it leaves: {status}"
+        assert status[rows[1]] == "claimed", f"J must claim the next record: {status}"
+        pg.keyboard.press("Escape")
+        pg.wait_for_selector("#queue-view:not([hidden])")
+    finally:
+        context.close()
