@@ -17,6 +17,7 @@ General ECG waveforms (``.dcm``, also written), CSV (``.csv``, also written), SC
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
@@ -28,6 +29,7 @@ from edge_agent.io.dicom_io import read_dicom, write_dicom_ecg
 from edge_agent.io.record import EcgRecord, build_record
 from edge_agent.io.scp_reader import read_scp
 from edge_agent.io.wfdb_reader import WFDB_SUFFIXES, read_wfdb, record_stem
+from edge_agent.types import STANDARD_12, normalize_lead_name
 
 __all__ = [
     "RECORD_SUFFIXES",
@@ -114,14 +116,37 @@ def iter_record_paths(path_or_dir: str | PathLike[str]) -> list[Path]:
     """List the records to read under a file or directory (not recursive), sorted.
 
     A WFDB record appears once, as its ``.hea`` file (whatever data files it has);
-    ``.xml``, ``.dcm``/``.dicom``, ``.csv`` and ``.scp`` files appear as they are. A file
-    path is returned as is (a WFDB ``.dat``/``.mat`` as its ``.hea``).
+    ``.dcm``/``.dicom`` and ``.scp`` files appear as they are; ``.xml`` files only when
+    they look like HL7 aECG (``AnnotatedECG`` near the start) and ``.csv`` files only when
+    they look like ECG tables (a ``# fs=`` line or a standard lead name in the header),
+    so a ``labels.csv`` or a settings XML beside the records is not listed. A file path
+    is returned as is (a WFDB ``.dat``/``.mat`` as its ``.hea``).
     """
     p = Path(path_or_dir)
     if not p.is_dir():
         if p.suffix.lower() in (".dat", ".mat"):
             return [p.with_suffix(".hea")]
         return [p]
-    return sorted(
-        q for q in p.iterdir() if q.suffix.lower() in RECORD_SUFFIXES and q.is_file()
+    found = [q for q in p.iterdir() if q.suffix.lower() in RECORD_SUFFIXES and q.is_file()]
+    return sorted(q for q in found if _looks_like_record(q))
+
+
+def _looks_like_record(p: Path) -> bool:
+    suffix = p.suffix.lower()
+    if suffix not in (".xml", ".csv"):
+        return True
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return True  # listed, so that reading it reports the problem
+    if suffix == ".xml":
+        return b"AnnotatedECG" in head
+    lines = head.decode("utf-8", "replace").lstrip("\ufeff").splitlines()
+    if any(ln.lstrip().startswith("#") and "fs=" in ln for ln in lines[:5]):
+        return True
+    header = next(
+        (ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), ""
     )
+    cells = re.split(r"[,;\t]", header)
+    return any(normalize_lead_name(c.strip().strip('"')) in STANDARD_12 for c in cells)

@@ -272,34 +272,62 @@ def _check_data_size(h: Any, chans: Sequence[int], path: Path) -> None:
 
 
 def _read_signal(stem: Path, h: Any, channels: list[int], src: str) -> NDArray[np.float64]:
+    """Digital samples via wfdb, checked against the header checksums, then mV."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             rec = wfdb.rdrecord(
                 str(stem),
                 channels=channels if len(channels) < h.n_sig else None,
-                physical=True,
+                physical=False,
                 return_res=64,
             )
+            d = rec.d_signal
+            if d is None or d.ndim != 2 or d.shape[1] != len(channels):
+                shape = None if d is None else d.shape
+                raise RecordFormatError(
+                    "wfdb returned an unexpected signal",
+                    path=src,
+                    expected=f"(samples, {len(channels)})",
+                    got=f"{shape}",
+                )
+            _check_checksums(h, channels, d, src)
+            p = rec.dac(return_res=64)
+    except RecordFormatError:
+        raise
     except Exception as exc:  # wrap every wfdb failure: no wfdb traceback leaks out
         raise RecordFormatError(
             "wfdb could not read the signal", path=src, got=f"{type(exc).__name__}: {exc}"
         ) from exc
     for w in caught:
         logger.warning("%s: wfdb: %s", src, w.message)
-    p = rec.p_signal
-    if p is None or p.ndim != 2 or p.shape[1] != len(channels):
-        shape = None if p is None else p.shape
-        raise RecordFormatError(
-            "wfdb returned an unexpected signal",
-            path=src,
-            expected=f"(samples, {len(channels)})",
-            got=f"{shape}",
-        )
     units = rec.units or ["mV"] * len(channels)
     scale = np.array([_TO_MV[str(u or "mV").strip().lower()] for u in units])
     out: NDArray[np.float64] = np.ascontiguousarray(p.T, dtype=np.float64) * scale[:, None]
     return out
+
+
+def _check_checksums(h: Any, channels: list[int], d: NDArray[np.int64], src: str) -> None:
+    """Compare each lead's 16-bit sample sum with the header's checksum field.
+
+    Skipped for multi-frequency records and for files whose checksums are all 0 (PTB
+    copies write ``0`` for "not stated"). A mismatch means a corrupted data file or a
+    header that belongs to other data.
+    """
+    stated = [(h.checksum or [None] * h.n_sig)[c] for c in channels]
+    spf = h.samps_per_frame or [1] * h.n_sig
+    if any(int(spf[c] or 1) != 1 for c in channels) or all(not x for x in stated):
+        return
+    got = d.sum(axis=0, dtype=np.int64) % 65536
+    for i, c in enumerate(channels):
+        if stated[i] is not None and int(stated[i]) % 65536 != int(got[i]):
+            raise RecordFormatError(
+                "WFDB checksum mismatch (data file corrupted or not this header's data)",
+                path=src,
+                lead=str(h.sig_name[c]),
+                expected=f"checksum {int(stated[i])}",
+                got=f"{int(got[i]) if got[i] < 32768 else int(got[i]) - 65536}",
+            )
 
 
 _MITBIH_RE = re.compile(r"^\s*(\d{1,3}|\?|-1)\s+([MF?])\b")

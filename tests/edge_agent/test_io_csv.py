@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge_agent.errors import RecordFormatError
-from edge_agent.io import build_record, read_csv, read_record, write_csv
+from edge_agent.io import build_record, iter_record_paths, read_csv, read_record, write_csv
 
 ROWS = "\n".join(f"{i * 0.01:.2f},{-i * 0.02:.2f},{i}" for i in range(300))
 
@@ -52,9 +52,16 @@ def test_round_trip_with_demographics(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     when = datetime(2026, 11, 24, 8, 30, tzinfo=timezone(timedelta(hours=8)))
     rec = build_record(
-        rng.normal(0, 1, (4, 1000)), 360.0, ["MLII", "V5", "v4r", "aVL"], source="x",
-        format="test", patient_id="村 12/3", age_years=71.0, sex="M", acquired_at=when,
-    )  # fmt: skip
+        rng.normal(0, 1, (4, 1000)),
+        360.0,
+        ["MLII", "V5", "v4r", "aVL"],
+        source="x",
+        format="test",
+        patient_id="村 12/3",
+        age_years=71.0,
+        sex="M",
+        acquired_at=when,
+    )
     back = read_csv(write_csv(rec, tmp_path / "rt.csv"))
     assert back.leads == ("II", "V5", "v4r", "aVL"), f"{back.leads}"
     np.testing.assert_allclose(back.signal, rec.signal, rtol=1e-5, atol=1e-6)
@@ -138,3 +145,13 @@ def test_bad_fs(tmp_path: Path, fs: str) -> None:
 @pytest.mark.parametrize("text", ["", "# fs=500\n", "# fs=500\nI,II\n", "\x00\x01"])
 def test_no_table(tmp_path: Path, text: str) -> None:
     _err(_write(tmp_path, text))
+
+
+def test_iter_record_paths_skips_non_record_csv_and_xml(tmp_path: Path) -> None:
+    _write(tmp_path, f"# fs=500\nI,II,III\n{ROWS}\n", "a.csv")
+    _write(tmp_path, f"time,V1\n{ROWS}\n", "b.csv")
+    _write(tmp_path, "record,label\n1,AF\n", "labels.csv")
+    _write(tmp_path, "<?xml version='1.0'?><settings/>", "settings.xml")
+    _write(tmp_path, "<?xml version='1.0'?><AnnotatedECG/>", "ecg.xml")
+    got = [p.name for p in iter_record_paths(tmp_path)]
+    assert got == ["a.csv", "b.csv", "ecg.xml"], f"{got}"

@@ -26,9 +26,16 @@ def _record(n_leads: int = 12, seconds: float = 4.0, amp_mv: float = 2.0) -> Ecg
     sig = sig + rng.normal(0, 0.02, sig.shape)
     leads = [*STANDARD_12, "V4R", "vx", "vy"][:n_leads]
     return build_record(
-        sig, FS, leads, source="synthetic", format="test", patient_id="P-0042",
-        age_years=67.0, sex="F", acquired_at=datetime(2026, 11, 24, 8, 30, 5, tzinfo=CST),
-    )  # fmt: skip
+        sig,
+        FS,
+        leads,
+        source="synthetic",
+        format="test",
+        patient_id="P-0042",
+        age_years=67.0,
+        sex="F",
+        acquired_at=datetime(2026, 11, 24, 8, 30, 5, tzinfo=CST),
+    )
 
 
 def _sensitivity_mv(path: Path) -> np.ndarray:

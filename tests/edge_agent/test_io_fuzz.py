@@ -74,10 +74,16 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _small_record() -> EcgRecord:
     rng = np.random.default_rng(11)
     return build_record(
-        rng.normal(0, 0.5, (3, 400)), 250.0, ["I", "II", "V4R"], source="fuzz",
-        format="test", patient_id="F-1", age_years=40.0, sex="M",
+        rng.normal(0, 0.5, (3, 400)),
+        250.0,
+        ["I", "II", "V4R"],
+        source="fuzz",
+        format="test",
+        patient_id="F-1",
+        age_years=40.0,
+        sex="M",
         acquired_at=datetime(2026, 1, 2, 3, 4, 5),
-    )  # fmt: skip
+    )
 
 
 # --- WFDB ---------------------------------------------------------------------------
@@ -162,11 +168,15 @@ def test_fuzz_wfdb_garbage_header(work: Path, data: bytes, flips: list[int]) -> 
 @FUZZ
 @given(
     ops=st.lists(
-        st.tuples(st.sampled_from(["flip", "cut", "drop", "insert"]), st.integers(0, 10**6),
-                  st.binary(min_size=1, max_size=8)),
-        min_size=1, max_size=5,
+        st.tuples(
+            st.sampled_from(["flip", "cut", "drop", "insert"]),
+            st.integers(0, 10**6),
+            st.binary(min_size=1, max_size=8),
+        ),
+        min_size=1,
+        max_size=5,
     )
-)  # fmt: skip
+)
 def test_fuzz_aecg_byte_mutations(work: Path, ops: list[tuple[str, int, bytes]]) -> None:
     data = bytearray(AECG_TINY)
     for op, pos, blob in ops:
@@ -238,18 +248,26 @@ def test_fuzz_dicom_truncated_and_flipped(
     _only_format_errors(read_dicom, work / "t.dcm")
 
 
-_DICOM_EDITS = st.sampled_from([
-    ("NumberOfWaveformChannels", st.integers(0, 70000)),
-    ("NumberOfWaveformSamples", st.integers(0, 2**32 - 1)),
-    ("SamplingFrequency", _NUM),
-    ("WaveformBitsAllocated", st.sampled_from([0, 8, 12, 16, 32, 64])),
-    ("WaveformSampleInterpretation", st.sampled_from(["SS", "UB", "SB", "MB", "AB", "X"])),
-    ("WaveformData", st.binary(max_size=64)),
-    ("ChannelSensitivity", _NUM),
-    ("ChannelBaseline", _NUM),
-    ("ChannelSensitivityCorrectionFactor", _NUM),
-    ("CodeValue", st.sampled_from(["uV", "mV", "", "2:1", "131389", "mm[Hg]", "5.6.3-9"])),
-])  # fmt: skip
+_DICOM_EDITS = st.sampled_from(
+    [
+        ("NumberOfWaveformChannels", st.integers(0, 70000)),
+        ("NumberOfWaveformSamples", st.integers(0, 2**32 - 1)),
+        ("SamplingFrequency", _NUM),
+        ("WaveformBitsAllocated", st.sampled_from([0, 8, 12, 16, 32, 64])),
+        (
+            "WaveformSampleInterpretation",
+            st.sampled_from(["SS", "UB", "SB", "MB", "AB", "X"]),
+        ),
+        ("WaveformData", st.binary(max_size=64)),
+        ("ChannelSensitivity", _NUM),
+        ("ChannelBaseline", _NUM),
+        ("ChannelSensitivityCorrectionFactor", _NUM),
+        (
+            "CodeValue",
+            st.sampled_from(["uV", "mV", "", "2:1", "131389", "mm[Hg]", "5.6.3-9"]),
+        ),
+    ]
+)
 
 
 @FUZZ
@@ -360,10 +378,11 @@ def _refresh_crcs(data: bytearray, layout: list[tuple[int, int]]) -> None:
 @FUZZ
 @given(
     cut=st.integers(0, 10**5),
-    patches=st.lists(st.tuples(st.integers(0, 10**6), st.binary(min_size=1, max_size=4)),
-                     max_size=4),
+    patches=st.lists(
+        st.tuples(st.integers(0, 10**6), st.binary(min_size=1, max_size=4)), max_size=4
+    ),
     fix_crc=st.booleans(),
-)  # fmt: skip
+)
 def test_fuzz_scp_truncated_and_patched(
     work: Path, cut: int, patches: list[tuple[int, bytes]], fix_crc: bool
 ) -> None:

@@ -37,16 +37,23 @@ def _tag(tag: int, value: bytes) -> bytes:
 
 
 def make_scp(
-    raw: np.ndarray, leads: tuple[str, ...] = STANDARD_12, avm_nv: int = 5000,
+    raw: np.ndarray,
+    leads: tuple[str, ...] = STANDARD_12,
+    avm_nv: int = 5000,
     interval_us: int = 2000,
-) -> bytes:  # fmt: skip
+) -> bytes:
     """Minimal SCP-ECG record: raw int16 rhythm data (no Huffman, no differences)."""
     n_leads, n = raw.shape
-    s1 = b"".join([
-        _tag(2, b"P-77\0"), _tag(4, struct.pack("<HB", 58, 1)), _tag(8, bytes([2])),
-        _tag(25, struct.pack("<HBB", 2026, 11, 24)), _tag(26, bytes([8, 30, 5])),
-        _tag(255, b""),
-    ])  # fmt: skip
+    s1 = b"".join(
+        [
+            _tag(2, b"P-77\0"),
+            _tag(4, struct.pack("<HB", 58, 1)),
+            _tag(8, bytes([2])),
+            _tag(25, struct.pack("<HBB", 2026, 11, 24)),
+            _tag(26, bytes([8, 30, 5])),
+            _tag(255, b""),
+        ]
+    )
     s3 = struct.pack("<BB", n_leads, 0x04 | ((n_leads << 3) & 0xF8)) + b"".join(
         struct.pack("<IIB", 1, n, SCP_CODES[name]) for name in leads
     )

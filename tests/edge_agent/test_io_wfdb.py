@@ -75,12 +75,19 @@ def test_wfdb_written_record_round_trips_with_datetime(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     sig = rng.normal(0, 1, size=(2 * FS, 2))
     wfdb.wrsamp(
-        "w", fs=FS, units=["mV", "mV"], sig_name=["avf", "v6"], p_signal=sig,
+        "w",
+        fs=FS,
+        units=["mV", "mV"],
+        sig_name=["avf", "v6"],
+        p_signal=sig,
         fmt=["16", "16"],
-        adc_gain=[1000.0, 1000.0], baseline=[0, 0], write_dir=str(tmp_path),
+        adc_gain=[1000.0, 1000.0],
+        baseline=[0, 0],
+        write_dir=str(tmp_path),
         base_time=datetime(2026, 11, 3, 8, 15, 2).time(),
-        base_date=datetime(2026, 11, 3).date(), comments=["Age: 61", "Sex: Female"],
-    )  # fmt: skip
+        base_date=datetime(2026, 11, 3).date(),
+        comments=["Age: 61", "Sex: Female"],
+    )
     rec = read_wfdb(tmp_path / "w.hea")
     np.testing.assert_allclose(rec.signal, sig.T, atol=0.5 / 1000 + 1e-12)
     assert rec.leads == ("aVF", "V6"), f"leads {rec.leads}"
@@ -199,16 +206,31 @@ def test_unknown_leads_keep_their_name(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("comments", "age", "sex", "key", "value"),
     [
-        (["69 M 1085 1629 x1", "Aldomet, Inderal"], 69.0, "M",
-         "comments", "Aldomet, Inderal"),
-        (["<age>: 51", "<sex>: F", "<diagnoses>:", "Rhythm: Sinus.", "LVH."], 51.0, "F",
-         "diagnoses", "Rhythm: Sinus.; LVH."),
+        (
+            ["69 M 1085 1629 x1", "Aldomet, Inderal"],
+            69.0,
+            "M",
+            "comments",
+            "Aldomet, Inderal",
+        ),
+        (
+            ["<age>: 51", "<sex>: F", "<diagnoses>:", "Rhythm: Sinus.", "LVH."],
+            51.0,
+            "F",
+            "diagnoses",
+            "Rhythm: Sinus.; LVH.",
+        ),
         (["Age: 78", "Sex: Male", "Dx: 164889003"], 78.0, "M", "dx", "164889003"),
-        (["age: 63", "sex: female", "ECG date: 18/10/1990"], 63.0, "F",
-         "ecg date", "18/10/1990"),
+        (
+            ["age: 63", "sex: female", "ECG date: 18/10/1990"],
+            63.0,
+            "F",
+            "ecg date",
+            "18/10/1990",
+        ),
         (["Age: NaN", "Sex: Unknown"], None, None, None, None),
     ],
-)  # fmt: skip
+)
 def test_header_comment_styles(
     comments: list[str],
     age: float | None,
@@ -334,3 +356,46 @@ def test_ptb_missing_main_dat_is_an_error(shared_data: Path, tmp_path: Path) -> 
     (tmp_path / "s0015lre.xyz").write_bytes(src.with_suffix(".xyz").read_bytes())
     err = _err(tmp_path / "s0015lre.hea")
     assert "data file missing" in str(err) and "s0015lre.dat" in str(err), f"{err}"
+
+
+def test_checksum_mismatch_names_the_lead(tmp_path: Path) -> None:
+    sig = np.random.default_rng(9).normal(0, 1, size=(1000, 2))
+    wfdb.wrsamp(
+        "c",
+        fs=FS,
+        units=["mV", "mV"],
+        sig_name=["I", "II"],
+        p_signal=sig,
+        fmt=["16", "16"],
+        adc_gain=[1000.0, 1000.0],
+        baseline=[0, 0],
+        write_dir=str(tmp_path),
+    )
+    assert read_wfdb(tmp_path / "c").signal.shape == (2, 1000), "clean copy must read"
+    dat = tmp_path / "c.dat"
+    data = bytearray(dat.read_bytes())
+    data[2 * 2 * 500 + 2] ^= 0x10  # sample 500 of lead II: same size, different sum
+    dat.write_bytes(bytes(data))
+    err = _err(tmp_path / "c.hea")
+    assert "checksum" in str(err) and err.lead == "II", f"{err}"
+
+
+# folder -> every n-th record (LUDB and PTB records are homogeneous: a sample suffices)
+SHARED_12_LEAD = {
+    "ludb/data": 5,
+    "cinc2021_samples": 1,
+    "cpsc2018_cinc2020": 1,
+    "ptbdb_10s": 4,
+}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("folder", sorted(SHARED_12_LEAD))
+def test_shared_12_lead_records_read(shared_data: Path, folder: str) -> None:
+    paths = iter_record_paths(shared_data / folder)
+    assert len(paths) >= 10 and all(p.suffix == ".hea" for p in paths), f"{folder}: {paths}"
+    for path in paths[:: SHARED_12_LEAD[folder]]:
+        rec = read_record(path)
+        assert rec.leads == STANDARD_12, f"{path}: {rec.leads}"
+        assert 100 <= rec.fs <= 1000 and rec.duration_s >= 5, f"{path}: {rec.fs}"
+        assert np.abs(rec.signal).max() < 50, f"{path}: implausible amplitude (units?)"
