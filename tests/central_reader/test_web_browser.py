@@ -427,3 +427,31 @@ def test_hidpi_zoom_and_keyboard_navigation(browser: Any, station: dict[str, Any
         pg.wait_for_selector("#queue-view:not([hidden])")
     finally:
         context.close()
+
+
+def test_renderer_draws_records_that_are_not_12_lead(page: Any) -> None:
+    """MIT-BIH 119 (2 leads, 360 Hz): one full-length strip per lead, nothing invented."""
+    from edge_agent.io import read_record
+
+    rec = read_record(ROOT / "sample_records" / "mitdb119_60s.hea")
+    n = int(10 * rec.fs)
+    payload = {"fs": rec.fs, "leads": list(rec.leads),
+               "mv": [[round(float(v), 4) for v in lead[:n]] for lead in rec.signal]}
+    drawn = page.evaluate(
+        """async (rec) => {
+          const m = await import("/static/ecg-paper.js");
+          const canvas = document.createElement("canvas");
+          document.body.append(canvas);
+          const view = new m.TwelveLeadView(canvas, null);
+          view.setRecord({fsHz: rec.fs, leads: rec.leads, nSamples: rec.mv[0].length,
+                          mv: rec.mv.map((x) => Float32Array.from(x))}, 0.05);
+          view.draw({speed: 25, gain: 10, pxPerMm: 4});
+          return {drawn: view.drawn, widthMm: view.layout.widthMm,
+                  rhythm: canvas.dataset.rhythmDrawn};
+        }""",
+        payload,
+    )
+    assert [d["lead"] for d in drawn["drawn"]] == list(rec.leads), drawn["drawn"]
+    assert all(d["rhythm"] and d["points"] > 0 for d in drawn["drawn"]), drawn["drawn"]
+    assert drawn["drawn"][0]["w"] == pytest.approx(250 * 4), "10 s at 25 mm/s = 250 mm"
+    assert drawn["rhythm"] == ",".join(rec.leads), drawn["rhythm"]
