@@ -65,8 +65,8 @@ class DelineationConfig:
     qrs_significant: float = 0.15
     xi_qrs_on: float = 0.015
     xi_qrs_off: float = 0.04
-    qrs_floor: float = 0.0
     qrs_walk_s: tuple[float, float] = (0.05, 0.08)
+    qrs_noise: float = 3.0
     t_start_s: float = 0.08
     t_max_s: float = 0.60
     t_area_s: float = 0.14
@@ -95,6 +95,8 @@ class DelineationConfig:
 
 
 DEFAULT_CONFIG = DelineationConfig()
+# Gaussian kernels are cut at this many sigmas.
+_TRUNCATE = 3.5
 
 
 def _samples(seconds: float, fs: float) -> int:
@@ -102,9 +104,29 @@ def _samples(seconds: float, fs: float) -> int:
     return max(1, round(seconds * fs))
 
 
-def _spatial_velocity(w: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
-    """Vector magnitude of the Gaussian-derivative transform of every lead, shape (n,)."""
-    d = gaussian_filter1d(w, sigma, axis=-1, order=1, mode="nearest")
+def _filtered(
+    w: NDArray[np.float64], sigma: float, lo: int, hi: int, order: int = 0
+) -> NDArray[np.float64]:
+    """Gaussian (order 0) or Gaussian-derivative (order 1) filter of every lead, computed
+    only where needed: exact on samples ``lo..hi``, zero elsewhere; shape (leads, n)."""
+    n = w.shape[1]
+    lo, hi = max(0, lo), min(n - 1, hi)
+    pad = int(_TRUNCATE * sigma + 1)
+    a, b = max(0, lo - pad), min(n, hi + pad + 1)
+    part = gaussian_filter1d(
+        w[:, a:b], sigma, axis=-1, order=order, mode="nearest", truncate=_TRUNCATE
+    )
+    out = np.zeros_like(w)
+    out[:, lo : hi + 1] = part[:, lo - a : hi + 1 - a]
+    return out
+
+
+def _spatial_velocity(
+    w: NDArray[np.float64], sigma: float, lo: int, hi: int
+) -> NDArray[np.float64]:
+    """Vector magnitude of the Gaussian-derivative transform of every lead, shape (n,);
+    valid on ``lo..hi``."""
+    d = _filtered(w, sigma, lo, hi, order=1)
     return np.asarray(np.sqrt(np.einsum("ij,ij->j", d, d)), dtype=np.float64)
 
 
@@ -132,15 +154,22 @@ def _qrs_bounds(
 ) -> tuple[int, int]:
     """Global QRS onset and offset (samples into the median beat)."""
     n = w.shape[1]
-    sv = _spatial_velocity(w, cfg.qrs_sigma_s * fs)
     lo = max(1, r - _samples(cfg.qrs_search_s[0], fs))
     hi = min(n - 2, r + _samples(cfg.qrs_search_s[1], fs))
+    sv = _spatial_velocity(
+        w,
+        cfg.qrs_sigma_s * fs,
+        lo - _samples(cfg.qrs_walk_s[0], fs),
+        hi + _samples(cfg.qrs_walk_s[1], fs),
+    )
     core = slice(max(lo, r - _samples(0.06, fs)), min(hi, r + _samples(0.06, fs)) + 1)
     peak = float(sv[core].max())
     sig = np.flatnonzero(sv[lo : hi + 1] >= cfg.qrs_significant * peak) + lo
     first = _local_max(sv, int(sig[0]), 1, hi)
     last = _local_max(sv, int(sig[-1]), -1, lo)
-    floor = cfg.qrs_floor * float(np.median(sv))
+    # noise floor: a low percentile of sv around the QRS (PR and ST segments)
+    around = sv[max(0, lo - _samples(cfg.qrs_walk_s[0], fs)) : hi + 1]
+    floor = cfg.qrs_noise * float(np.percentile(around, 20))
     on = _walk_out(
         sv,
         first,
@@ -185,23 +214,22 @@ def _t_wave(
     win = _samples(cfg.t_area_s, fs)
     if stop - start < _samples(0.1, fs) or start < win:
         return None, None
-    dev = (
-        gaussian_filter1d(w[:, : stop + 1], cfg.t_sigma_s * fs, axis=-1, mode="nearest")
-        - base[:, None]
-    )
-    seg = dev[:, start:]
+    a0 = start - win  # local index 0
+    dev = _filtered(w, cfg.t_sigma_s * fs, a0, stop)[:, a0 : stop + 1] - base[:, None]
+    seg = dev[:, win:]
+    rows = np.arange(dev.shape[0])
     mag = np.sqrt(np.einsum("ij,ij->j", seg, seg))
     t_peak = start + int(np.argmax(mag))
-    peak_l = start + np.argmax(np.abs(seg), axis=1)
-    amp = np.abs(dev[np.arange(dev.shape[0]), peak_l])
-    sign = np.sign(dev[np.arange(dev.shape[0]), peak_l])
+    peak_l = win + np.argmax(np.abs(seg), axis=1)  # local indices
+    amp = np.abs(dev[rows, peak_l])
+    sign = np.sign(dev[rows, peak_l])
     csum = np.concatenate([np.zeros((dev.shape[0], 1)), np.cumsum(dev, axis=1)], axis=1)
-    k = np.arange(start, stop + 1)
+    k = np.arange(win, dev.shape[1])
     area = sign[:, None] * (csum[:, k + 1] - csum[:, k + 1 - win] - win * dev[:, k])
     limit = peak_l + _samples(cfg.t_search_s, fs)
     area[(k[None, :] <= peak_l[:, None]) | (k[None, :] > limit[:, None])] = -np.inf
-    ends = k[np.argmax(area, axis=1)]
-    reliable = (amp >= cfg.t_reliable * amp.max()) & (peak_l < stop)
+    ends = a0 + k[np.argmax(area, axis=1)]
+    reliable = (amp >= cfg.t_reliable * amp.max()) & (a0 + peak_l < stop)
     if not reliable.any():
         return t_peak, None
     return t_peak, int(round(float(np.quantile(ends[reliable], cfg.t_quantile))))
@@ -219,15 +247,14 @@ def _p_wave(
     hi = qrs_on - _samples(cfg.p_window_s[1], fs)
     if hi - lo < _samples(0.06, fs):
         return None, None
-    smooth = gaussian_filter1d(w, cfg.p_sigma_s * fs, axis=-1, mode="nearest")
-    dev = smooth - base[:, None]
+    half = _samples(cfg.p_half_s, fs)
+    left = max(lo - half, 0)
+    dev = _filtered(w, cfg.p_sigma_s * fs, left, qrs_on) - base[:, None]
     mag = np.sqrt(np.einsum("ij,ij->j", dev, dev))
     peak = lo + int(np.argmax(mag[lo : hi + 1]))
     if mag[peak] < cfg.p_min_mv or peak in (lo, hi):
         return None, None
-    sv = _spatial_velocity(w, cfg.p_sigma_s * fs)
-    half = _samples(cfg.p_half_s, fs)
-    left = max(lo - half, 0)
+    sv = _spatial_velocity(w, cfg.p_sigma_s * fs, left, qrs_on)
     up = max(left, peak - half) + int(np.argmax(sv[max(left, peak - half) : peak + 1]))
     down = peak + int(np.argmax(sv[peak : min(qrs_on, peak + half) + 1]))
     on = _walk_out(sv, up, left, cfg.xi_p_on * sv[up])
