@@ -316,9 +316,20 @@ def test_reading_workflow_draw_measure_edit_sign(
     assert "Development cardiologist" in signed, signed
     page.screenshot(path=str(ARTIFACTS / "web_signed.png"), full_page=True)
 
+    # Amend: a new version with a reason; the first version stays.
+    page.fill("#conclusion", "急性前壁ST段抬高型心肌梗死")
+    page.click("#sign")
+    page.wait_for_selector("#sign-status:not(:empty)")  # no reason yet: refused
+    assert page.get_attribute("#signature", "data-version") == "1"
+    page.fill("#amend-reason", "部位描述补充")
+    page.click("#sign")
+    page.wait_for_selector('#signature[data-version="2"]')
+
     # The report as stored by the service, and as streamed back to the township.
     detail = _api(central, "GET", f"/records/{first}")
-    report = detail["reports"][-1]
+    assert [r["version"] for r in detail["reports"]] == [1, 2], detail["reports"]
+    assert detail["reports"][1]["amend_reason"] == "部位描述补充", detail["reports"][1]
+    report = detail["reports"][0]
     assert detail["item"]["status"] == "signed", detail["item"]["status"]
     assert report["signed_by"] == "dev-reader", report
     got = {f["code"]: f["source"] for f in report["findings"]}
