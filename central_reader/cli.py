@@ -282,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default="127.0.0.1:50051", help="gRPC HOST:PORT")
     serve.add_argument("--http", default="127.0.0.1:8080",
                        help="HTTP HOST:PORT (metrics, reading page)")
+    serve.add_argument("--log-level", default=argparse.SUPPRESS,
+                       choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.add_argument("--insecure", action="store_true",
                        help="plaintext gRPC, for local development only")
     serve.add_argument("--tls-cert", help="server certificate (PEM)")

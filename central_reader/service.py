@@ -154,6 +154,7 @@ class ReadingService:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._anonymous = anonymous
         self._token_cache: dict[str, tuple[float, Principal]] = {}
+        self._site_cache: dict[str, str] = {}
         self._cache_lock = threading.Lock()
         self._reports_changed = threading.Condition()
         self._report_generation = 0
@@ -236,9 +237,18 @@ class ReadingService:
             raise NotFoundError("no such record in this county", field="record_id",
                                 got=record_id)
 
+    def _site_county(self, site_id: str) -> str | None:
+        """A site's county; cached, since a site never changes county (the store refuses)."""
+        county = self._site_cache.get(site_id)
+        if county is None:
+            county = self.store.site_county(site_id)
+            if county is not None:
+                self._site_cache[site_id] = county
+        return county
+
     def _check_site_scope(self, principal: Principal, site_id: str) -> str:
         """Return the site's county after checking the caller may act for the site."""
-        county = self.store.site_county(site_id)
+        county = self._site_county(site_id)
         if principal.role is Role.DEVICE and principal.site_id is not None:
             if site_id != principal.site_id:
                 raise PermissionDeniedError("device is bound to another site",
@@ -292,7 +302,7 @@ class ReadingService:
             self.config.auto_register_sites
             and principal.site_id is None
             and principal.county_id is not None
-            and self.store.site_county(site_id) is None
+            and self._site_county(site_id) is None
         ):
             check_identifier(site_id, "site_id")
             self.store.add_site(site_id, principal.county_id, site_id)

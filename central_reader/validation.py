@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from central_reader.errors import InvalidRequestError
 from central_reader.types import Finding, NewRecord, ReportDraft
-from ecgnet.codec import WaveformError, decode_waveform
+from ecgnet.codec import WaveformError, check_waveform
 
 __all__ = [
     "MAX_ANALYSIS_JSON_BYTES",
@@ -111,7 +111,7 @@ def check_record(record: NewRecord, now: datetime) -> None:
             raise InvalidRequestError("must be a JSON object", field="analysis_json",
                                       got=type(parsed).__name__)
     try:
-        decode_waveform(record.waveform)  # type: ignore[arg-type]
+        check_waveform(record.waveform)  # type: ignore[arg-type]
     except WaveformError as exc:
         raise InvalidRequestError(
             exc.message, field=f"waveform.{exc.field}", expected=exc.expected or None,

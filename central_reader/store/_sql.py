@@ -9,6 +9,8 @@ kept in commit order.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -21,6 +23,8 @@ from central_reader.errors import (
     ConflictError,
     DuplicateRecordError,
     NotFoundError,
+    ReaderError,
+    StoreUnavailableError,
     VersionConflictError,
 )
 from central_reader.store.base import ReadingStore, TokenInfo
@@ -193,6 +197,91 @@ def migration_files(dialect: str) -> list[tuple[int, str]]:
     return sorted(out)
 
 
+_BATCHER_LOCK = threading.Lock()
+
+
+class _PendingInsert:
+    """One ``insert_record`` call waiting for its group commit."""
+
+    __slots__ = ("county_id", "deadline", "done", "error", "received_at", "record", "result",
+                 "tier")
+
+    def __init__(self, record: NewRecord, county_id: str, tier: int, deadline: datetime,
+                 received_at: datetime) -> None:
+        self.record = record
+        self.county_id = county_id
+        self.tier = tier
+        self.deadline = deadline
+        self.received_at = received_at
+        self.result: IngestResult | None = None
+        self.error: Exception | None = None
+        self.done = threading.Event()
+
+
+class _IngestBatcher:
+    """A writer thread that commits queued inserts in batches (group commit).
+
+    Callers block until the transaction holding their record has committed, so an
+    acknowledgement still means "durable". A batch that fails as a whole (lock timeout,
+    deadlock, lost connection) is retried one record per transaction, so one record's
+    problem never fails its neighbours.
+    """
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.queue: queue.SimpleQueue[_PendingInsert | None] = queue.SimpleQueue()
+        self.threads = [
+            threading.Thread(target=self._run, name=f"ingest-writer-{i}", daemon=True)
+            for i in range(store._ingest_writers)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join(30)
+
+    def _run(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.store._ingest_batch_max:
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_PendingInsert]) -> None:
+        try:
+            self.store._insert_batch(batch)
+        except Exception as exc:  # noqa: BLE001 - retried one by one, then reported
+            if len(batch) == 1:
+                item = batch[0]
+                item.result = None
+                item.error = (exc if isinstance(exc, ReaderError)
+                              else StoreUnavailableError(f"ingest commit failed: {exc}"))
+                item.done.set()
+                return
+            for item in batch:
+                item.result = item.error = None
+                self._commit([item])
+            return
+        for item in batch:
+            item.done.set()
+
+
 class SqlStore(ReadingStore):
     """Everything but connection handling and the dialect hooks."""
 
@@ -343,6 +432,11 @@ class SqlStore(ReadingStore):
 
     # -- records -------------------------------------------------------------------------
 
+    #: Group commit: concurrent ``insert_record`` calls share one transaction (one fsync).
+    _ingest_batch_max = 64
+    #: Writer threads draining the ingest queue (SQLite: 1, its writes are serial anyway).
+    _ingest_writers = 1
+
     def insert_record(
         self,
         record: NewRecord,
@@ -352,61 +446,105 @@ class SqlStore(ReadingStore):
         deadline: datetime,
         received_at: datetime,
     ) -> IngestResult:
-        wf = record.waveform
+        item = _PendingInsert(record, county_id, tier, deadline, received_at)
+        self._ingest_queue().put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        assert item.result is not None  # noqa: S101 - set together with done
+        return item.result
+
+    def _ingest_queue(self) -> queue.SimpleQueue[_PendingInsert | None]:
+        """The group-commit queue, with its writer thread started on first use."""
+        batcher = self.__dict__.get("_batcher")
+        if batcher is None:
+            with _BATCHER_LOCK:
+                batcher = self.__dict__.get("_batcher")
+                if batcher is None:
+                    batcher = _IngestBatcher(self)
+                    self.__dict__["_batcher"] = batcher
+        return batcher.queue
+
+    def _stop_ingest_writer(self) -> None:
+        batcher = self.__dict__.pop("_batcher", None)
+        if batcher is not None:
+            batcher.stop()
+
+    def _insert_batch(self, batch: list[_PendingInsert]) -> None:
+        """Insert a batch in one transaction.
+
+        A conflicting record id is detected in Python (nothing is written for it), so it
+        does not abort the transaction; a database error fails the batch, which the
+        batcher then retries one record per transaction.
+        """
         with self._tx(write=True) as tx:
-            inserted = tx.execute(
-                "INSERT INTO records (record_id, site_id, county_id, device_id, acquired_at,"
-                " received_at, patient_id, patient_age, patient_sex, priority, tier, deadline,"
-                " findings_json, analysis_json, content_sha256)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (record_id) DO NOTHING",
+            for item in batch:
+                try:
+                    item.result = self._insert_in_tx(tx, item)
+                except ReaderError as exc:  # decided in Python: nothing written for it
+                    item.error = exc
+
+    def _insert_rows(self, tx: Tx, item: _PendingInsert) -> bool:
+        """Insert the record, its waveform and the ingest audit event; False on conflict."""
+        record, received_at = item.record, item.received_at
+        wf = record.waveform
+        inserted = tx.execute(
+            "INSERT INTO records (record_id, site_id, county_id, device_id, acquired_at,"
+            " received_at, patient_id, patient_age, patient_sex, priority, tier,"
+            " deadline, findings_json, analysis_json, content_sha256)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (record_id) DO NOTHING",
+            (
+                record.record_id,
+                record.site_id,
+                item.county_id,
+                record.device_id,
+                to_us(record.acquired_at),
+                to_us(received_at),
+                record.patient.pseudo_id,
+                record.patient.age_years,
+                record.patient.sex.value,
+                record.priority.value,
+                item.tier,
+                to_us(item.deadline),
+                findings_to_json(record.findings),
+                record.analysis_json,
+                record.content_sha256,
+            ),
+        )
+        if inserted == 1:
+            tx.execute(
+                "INSERT INTO waveforms (record_id, fs_hz, leads, n_samples, gain,"
+                " compressed, samples) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.record_id,
-                    record.site_id,
-                    county_id,
-                    record.device_id,
-                    to_us(record.acquired_at),
-                    to_us(received_at),
-                    record.patient.pseudo_id,
-                    record.patient.age_years,
-                    record.patient.sex.value,
-                    record.priority.value,
-                    tier,
-                    to_us(deadline),
-                    findings_to_json(record.findings),
-                    record.analysis_json,
-                    record.content_sha256,
+                    wf.fs_hz,
+                    json.dumps(list(wf.leads)),
+                    wf.n_samples,
+                    wf.gain_counts_per_mv,
+                    int(wf.compressed),
+                    wf.samples,
                 ),
             )
-            if inserted == 1:
-                tx.execute(
-                    "INSERT INTO waveforms (record_id, fs_hz, leads, n_samples, gain,"
-                    " compressed, samples) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.record_id,
-                        wf.fs_hz,
-                        json.dumps(list(wf.leads)),
-                        wf.n_samples,
-                        wf.gain_counts_per_mv,
-                        int(wf.compressed),
-                        wf.samples,
-                    ),
-                )
-                self._audit(
-                    tx,
-                    record.device_id,
-                    AuditAction.INGEST,
-                    record.record_id,
-                    f"site={record.site_id} priority={record.priority.value}",
-                    received_at,
-                )
-                return IngestResult(
-                    record.record_id, duplicate=False, received_at=received_at
-                )
-            row = tx.one(
-                "SELECT content_sha256, received_at FROM records WHERE record_id = ?",
-                (record.record_id,),
+            self._audit(
+                tx,
+                record.device_id,
+                AuditAction.INGEST,
+                record.record_id,
+                f"site={record.site_id} priority={record.priority.value}",
+                received_at,
             )
+            return True
+        return False
+
+    def _insert_in_tx(self, tx: Tx, item: _PendingInsert) -> IngestResult:
+        record, received_at = item.record, item.received_at
+        if self._insert_rows(tx, item):
+            return IngestResult(record.record_id, duplicate=False, received_at=received_at)
+        row = tx.one(
+            "SELECT content_sha256, received_at FROM records WHERE record_id = ?",
+            (record.record_id,),
+        )
         if row is None:  # pragma: no cover - a conflict implies the row exists
             raise NotFoundError("record vanished during insert", got=record.record_id)
         if row["content_sha256"] != record.content_sha256:
@@ -469,8 +607,9 @@ class SqlStore(ReadingStore):
                     )
                 n = tx.execute(
                     "UPDATE records SET claimed_by = ?, lease_expires_at = ?"
-                    " WHERE record_id = ? AND signed = 0",
-                    (user_id, to_us(lease_until), record_id),
+                    " WHERE record_id = ? AND signed = 0"
+                    " AND (claimed_by IS NULL OR lease_expires_at <= ?)",
+                    (user_id, to_us(lease_until), record_id, now_us),
                 )
             else:
                 n = tx.execute(

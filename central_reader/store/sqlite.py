@@ -77,6 +77,7 @@ class SqliteStore(SqlStore):
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._closed = False
+        self._write_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
@@ -109,7 +110,18 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[Tx]:
-        conn = self._conn()
+        if write:
+            # Writers of this process queue on a lock instead of SQLite's busy handler,
+            # which polls with sleeps of up to 100 ms and makes long latency tails.
+            with self._write_lock:
+                with self._tx_on(self._conn(), write=True) as tx:
+                    yield tx
+        else:
+            with self._tx_on(self._conn(), write=False) as tx:
+                yield tx
+
+    @contextmanager
+    def _tx_on(self, conn: sqlite3.Connection, *, write: bool) -> Iterator[Tx]:
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.OperationalError as exc:
@@ -166,6 +178,7 @@ class SqliteStore(SqlStore):
         return applied
 
     def close(self) -> None:
+        self._stop_ingest_writer()
         self._closed = True
         with self._conns_lock:
             conns, self._conns = self._conns, []

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_SAMPLE_BYTES",
     "MIN_FS_HZ",
     "WaveformError",
+    "check_waveform",
     "decode_waveform",
     "encode_waveform",
 ]
@@ -205,6 +206,49 @@ def _inflate(data: bytes, expected: int) -> bytes:
     return out
 
 
+def check_waveform(waveform: Waveform) -> bytes:
+    """Validate a ``Waveform`` completely and return its uncompressed sample bytes.
+
+    The checks of :func:`decode_waveform` without building the float array (the central
+    validates every submission this way and stores the bytes as received).
+
+    Raises
+    ------
+    WaveformError
+        See :func:`decode_waveform`.
+    """
+    fs = float(waveform.fs_hz)
+    _check_fs(fs)
+    _check_leads(list(waveform.leads))
+    gain = float(waveform.gain_counts_per_mv)
+    if not math.isfinite(gain) or not _MIN_GAIN <= gain <= _MAX_GAIN:
+        raise WaveformError(
+            "gain out of range",
+            field="gain_counts_per_mv",
+            expected=f"{_MIN_GAIN:g}-{_MAX_GAIN:g} counts/mV",
+            got=repr(gain),
+        )
+    n = int(waveform.n_samples)
+    if not 1 <= n <= fs * MAX_DURATION_S:
+        raise WaveformError(
+            "sample count out of range",
+            field="n_samples",
+            expected=f"1-{int(fs * MAX_DURATION_S)} at {fs:g} Hz",
+            got=str(n),
+        )
+    expected = 2 * n * len(waveform.leads)
+    data = bytes(waveform.samples)
+    raw = _inflate(data, expected) if waveform.compressed else data
+    if len(raw) != expected:
+        raise WaveformError(
+            "sample bytes do not match n_samples x leads x 2",
+            field="samples",
+            expected=f"{expected} bytes",
+            got=f"{len(raw)} bytes",
+        )
+    return raw
+
+
 def decode_waveform(waveform: Waveform) -> tuple[NDArray[np.float64], float, list[str]]:
     """Validate and decode a ``Waveform``.
 
@@ -229,36 +273,8 @@ def decode_waveform(waveform: Waveform) -> tuple[NDArray[np.float64], float, lis
         beyond 300 s, byte length not matching ``2 * n_samples * leads``, a corrupt zlib
         stream or one that inflates beyond the declared size (bomb).
     """
-    fs = float(waveform.fs_hz)
-    _check_fs(fs)
+    raw = check_waveform(waveform)
     leads = list(waveform.leads)
-    _check_leads(leads)
-    gain = float(waveform.gain_counts_per_mv)
-    if not math.isfinite(gain) or not _MIN_GAIN <= gain <= _MAX_GAIN:
-        raise WaveformError(
-            "gain out of range",
-            field="gain_counts_per_mv",
-            expected=f"{_MIN_GAIN:g}-{_MAX_GAIN:g} counts/mV",
-            got=repr(gain),
-        )
-    n = int(waveform.n_samples)
-    if not 1 <= n <= fs * MAX_DURATION_S:
-        raise WaveformError(
-            "sample count out of range",
-            field="n_samples",
-            expected=f"1-{int(fs * MAX_DURATION_S)} at {fs:g} Hz",
-            got=str(n),
-        )
-    expected = 2 * n * len(leads)
-    data = bytes(waveform.samples)
-    raw = _inflate(data, expected) if waveform.compressed else data
-    if len(raw) != expected:
-        raise WaveformError(
-            "sample bytes do not match n_samples x leads x 2",
-            field="samples",
-            expected=f"{expected} bytes",
-            got=f"{len(raw)} bytes",
-        )
-    counts = np.frombuffer(raw, dtype="<i2").reshape(len(leads), n)
-    signal = np.ascontiguousarray(counts, dtype=np.float64) / gain
-    return signal, fs, leads
+    counts = np.frombuffer(raw, dtype="<i2").reshape(len(leads), int(waveform.n_samples))
+    signal = np.ascontiguousarray(counts, dtype=np.float64) / float(waveform.gain_counts_per_mv)
+    return signal, float(waveform.fs_hz), leads
