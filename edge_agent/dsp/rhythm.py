@@ -53,7 +53,7 @@ __all__ = [
     "rhythm_findings",
 ]
 
-AF_IRREGULARITY = 0.075
+AF_IRREGULARITY = 0.076
 AF_MIN_RR = 6
 PAUSE_WARN_S = 2.0
 PAUSE_CRITICAL_S = 3.0
