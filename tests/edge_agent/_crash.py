@@ -2,8 +2,9 @@
 
 A central runs as its own process for the whole loop. Each round starts ``ecg-edge submit``
 on a few record files (some new, some already submitted before) and kills it with SIGKILL
-after a random delay, so kills land while records are analysed and written to the outbox
-and while they are uploaded. A record is *accepted* when its ``queued``/``duplicate``
+a random 0-80 ms after its j-th receipt (so the kill lands while the next record is
+analysed and written to the outbox) or 0-150 ms after its last receipt (while uploading),
+alternately. A record is *accepted* when its ``queued``/``duplicate``
 line reached stdout (the operator's receipt, printed only after the outbox commit).
 
 Afterwards a last, uninterrupted ``submit --wait`` of every file must succeed, and then:
@@ -19,6 +20,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ class CrashReport:
     final_rc: int = -1
     final_stderr: str = ""
     integrity: str = ""
+    resent_after_lost_ack: int = 0
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,6 +64,7 @@ class CrashReport:
             "accepted_missing_at_central": len(self.accepted_ids - self.central_ids),
             "central_not_in_outbox": len(self.central_ids - self.outbox_ids),
             "final_rc": self.final_rc,
+            "resent_after_lost_ack": self.resent_after_lost_ack,
             "outbox_integrity": self.integrity,
             "seconds": round(self.seconds, 1),
         }
@@ -82,6 +86,40 @@ def _parse_receipts(out: str) -> tuple[set[str], int]:
     return ids, n
 
 
+def _one_round(
+    chosen: list[Path], base: tuple[str, ...], env: dict[str, str], trigger: int,
+    *, delay_s: float,
+) -> tuple[int, set[str], int]:
+    """One ``submit --wait``, SIGKILLed ``delay_s`` after its ``trigger``-th receipt."""
+    proc = subprocess.Popen(
+        edge_cmd("submit", *map(str, chosen), "--wait", "--timeout", "60", *base),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
+    )
+    lines: list[str] = []
+    hit = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if _parse_receipts("".join(lines))[1] >= trigger:
+                hit.set()
+        hit.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    hit.wait(timeout=120)
+    time.sleep(delay_s)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    rc = proc.wait(timeout=30)
+    reader.join(timeout=10)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    ids, n = _parse_receipts("".join(lines))
+    return n, ids, rc
+
+
 def run_crash_loop(
     *,
     files: list[Path],
@@ -101,37 +139,24 @@ def run_crash_loop(
     env = {**os.environ, **(env or {})}
     base = ("--server", server, "--outbox", str(outbox), "--site", "site-crash",
             "--insecure", "--no-model", *extra_args)
-    # Calibrate: one clean round gives the time a round takes end to end.
-    start = time.monotonic()
-    first = subprocess.run(edge_cmd("submit", *map(str, files[:per_round]), "--wait",
-                                    "--timeout", "60", *base),
-                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
-    full_s = time.monotonic() - start
-    ids, _ = _parse_receipts(first.stdout)
-    rep.accepted_ids |= ids
     for k in range(rounds):
         lo = rng.randrange(0, max(1, len(files) - per_round))
         chosen = files[lo:lo + per_round]
-        proc = subprocess.Popen(
-            edge_cmd("submit", *map(str, chosen), "--wait", "--timeout", "60", *base),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-        )
-        delay = rng.uniform(0.3 * full_s, 1.0 * full_s)
-        try:
-            proc.wait(timeout=delay)
-            rep.finished_before_kill += 1
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-        out, _err = proc.communicate(timeout=30)
-        ids, n = _parse_receipts(out)
+        # Alternate the target: after the j-th receipt (kill lands while the next record
+        # is analysed and written), or after the last receipt (kill lands in the upload).
+        upload_phase = k % 2 == 1
+        trigger = len(chosen) if upload_phase else rng.randint(1, len(chosen) - 1)
+        n, ids, rc = _one_round(chosen, base, env, trigger,
+                                delay_s=rng.uniform(0.0, 0.15 if upload_phase else 0.08))
         rep.accepted_ids |= ids
-        if proc.returncode == -signal.SIGKILL:
-            if n == 0:
-                rep.killed_before_first_receipt += 1
-            elif n < len(chosen):
-                rep.killed_while_queueing += 1
-            else:
-                rep.killed_while_uploading += 1
+        if rc != -signal.SIGKILL:
+            rep.finished_before_kill += 1
+        elif n == 0:
+            rep.killed_before_first_receipt += 1
+        elif n < len(chosen):
+            rep.killed_while_queueing += 1
+        else:
+            rep.killed_while_uploading += 1
         rep.rounds = k + 1
     final = subprocess.run(edge_cmd("submit", *map(str, files), "--wait", "--timeout",
                                     "120", *base),
@@ -146,6 +171,10 @@ def run_crash_loop(
     db = sqlite3.connect(str(outbox))
     rep.outbox_ids = {r[0] for r in db.execute("SELECT record_id FROM records")}
     rep.integrity = str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    # The central answered "duplicate": the first ack died with a killed process.
+    rep.resent_after_lost_ack = int(
+        db.execute("SELECT COUNT(*) FROM records WHERE duplicate = 1").fetchone()[0]
+    )
     db.close()
     rep.seconds = time.monotonic() - t0
     return rep
