@@ -24,6 +24,7 @@ Splits are by patient and fixed (no randomness):
 from __future__ import annotations
 
 import ast
+import re
 import csv
 import zlib
 from collections.abc import Iterator
@@ -162,7 +163,7 @@ def _ludb(root: Path) -> Iterator[Example]:
             pos.add("RBBB")
         if "ventricular extrasystole" in row["Extrasystolies"].lower():
             pos.add("PVC")
-        if "stemi" in isch and "nstemi" not in isch.replace("stemi:", ""):
+        if re.search(r"(^|[\s|])stemi:", isch):
             pos.add("STEMI")
         if rid in LUDB_STEMI:
             pos.add("STEMI")

@@ -114,7 +114,9 @@ def test_v2v3_threshold_by_age_and_sex(
 
 def test_anterior_stemi_depends_on_sex_threshold() -> None:
     m = _measures(
-        V2={"st_j_mv": 0.18, "st_j60_mv": 0.2}, V3={"st_j_mv": 0.17, "st_j60_mv": 0.2}
+        V2={"st_j_mv": 0.18, "st_j60_mv": 0.2},
+        V3={"st_j_mv": 0.17, "st_j60_mv": 0.2},
+        III={"st_j_mv": -0.1, "st_j60_mv": -0.1},
     )
     assert "STEMI" in _codes(m, sex="female"), "1.7 mm in V2-V3 is STEMI in a woman"
     assert "STEMI" not in _codes(m, sex="male", age=60.0), "1.7 mm V2-V3 in a man >= 40"
@@ -126,6 +128,26 @@ def test_j_point_on_r_downslope_is_not_stemi() -> None:
         II={"st_j_mv": 0.3, "st_j60_mv": 0.0}, aVF={"st_j_mv": 0.3, "st_j60_mv": 0.0}
     )
     assert "STEMI" not in _codes(m), "elevation only at J, gone at J+60 ms"
+
+
+def test_elevation_without_support_is_not_stemi() -> None:
+    # 1.2 mm in V4-V5 without reciprocal depression: the normal male / early
+    # repolarisation pattern; 4UDMI alone would call it.
+    m = _measures(
+        V4={"st_j_mv": 0.12, "st_j60_mv": 0.15}, V5={"st_j_mv": 0.12, "st_j60_mv": 0.1}
+    )
+    assert "STEMI" not in _codes(m), "needs reciprocal depression or 1.5x threshold"
+    m = _measures(
+        V4={"st_j_mv": 0.16, "st_j60_mv": 0.2}, V5={"st_j_mv": 0.16, "st_j60_mv": 0.1}
+    )
+    assert "STEMI" in _codes(m), "two leads at >= 1.5x threshold"
+
+
+def test_upsloping_st_from_depressed_j_is_not_stemi() -> None:
+    m = _measures(
+        II={"st_j_mv": -0.05, "st_j60_mv": 0.2}, aVF={"st_j_mv": 0.0, "st_j60_mv": 0.2}
+    )
+    assert "STEMI" not in _codes(m), "the elevation must start at the J point"
 
 
 def test_posterior_pattern() -> None:
@@ -149,7 +171,7 @@ def test_diffuse_depression_is_not_posterior_stemi() -> None:
 
 _WIDE = replace(_IV, qrs_ms=150.0)
 _LBBB = {"V1": {"r_mv": 0.1, "s_mv": -1.5}, "V2": {"r_mv": 0.1, "s_mv": -2.0},
-         "I": {"q_mv": 0.0}, "V5": {"q_mv": 0.0}, "V6": {"q_mv": 0.0}}  # fmt: skip
+         "I": {"q_mv": 0.0, "t_mv": -0.2}, "V5": {"q_mv": 0.0}, "V6": {"q_mv": 0.0}}  # fmt: skip
 
 
 def test_lbbb_detected_and_stemi_rule_suppressed() -> None:
@@ -184,7 +206,7 @@ def test_rbbb() -> None:
 def test_rbbb_does_not_hide_stemi() -> None:
     m = _measures(
         V1={"r_mv": 0.8, "s_mv": -0.3}, I={"s_mv": -0.3}, V6={"s_mv": -0.3},
-        V3={"st_j_mv": 0.3, "st_j60_mv": 0.3}, V4={"st_j_mv": 0.3, "st_j60_mv": 0.3},
+        V3={"st_j_mv": 0.35, "st_j60_mv": 0.3}, V4={"st_j_mv": 0.3, "st_j60_mv": 0.3},
     )  # fmt: skip
     got = _codes(m, intervals=_WIDE)
     assert got["STEMI"].source == "rules:stemi-4udmi", f"{sorted(got)}"
