@@ -133,7 +133,7 @@ def _parse_xml(path: Path, src: str) -> ET.Element:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise RecordFormatError("not well-formed XML", path=src, got=str(exc)) from exc
-    except (ValueError, RecursionError) as exc:  # e.g. encodings expat rejects
+    except (ValueError, LookupError, RecursionError) as exc:  # e.g. unknown encoding
         raise RecordFormatError("unreadable XML", path=src, got=str(exc)) from exc
     if _local(root.tag) != "AnnotatedECG":
         raise RecordFormatError(

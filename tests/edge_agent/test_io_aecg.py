@@ -132,6 +132,8 @@ def test_unknown_lead_code_kept_under_its_name(tmp_path: Path) -> None:
         b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]>'
         b"<AnnotatedECG>&b;</AnnotatedECG>",
         b"<AnnotatedECG xmlns='urn:hl7-org:v3'/>",
+        # found by the fuzzer: an unknown encoding made ElementTree raise LookupError
+        b"<?xml version='1.0' encoding='autf-8'?><AnnotatedECG/>",
     ],
 )
 def test_broken_xml(tmp_path: Path, payload: bytes) -> None:

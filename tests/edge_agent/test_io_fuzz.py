@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, event, given, reject, settings
+from hypothesis import HealthCheck, event, example, given, reject, settings
 from hypothesis import strategies as st
 
 from edge_agent.errors import RecordFormatError
@@ -165,6 +165,7 @@ def test_fuzz_wfdb_garbage_header(work: Path, data: bytes, flips: list[int]) -> 
 # --- HL7 aECG -----------------------------------------------------------------------
 
 
+@example(ops=[("insert", 30, b"a")])  # encoding "autf-8": LookupError before the fix
 @FUZZ
 @given(
     ops=st.lists(
