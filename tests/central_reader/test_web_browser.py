@@ -9,6 +9,7 @@ DOM attributes (``body[data-opened-record]``), never on ``wait_for_function``.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 import urllib.request
@@ -324,6 +325,12 @@ def test_reading_workflow_draw_measure_edit_sign(
     page.fill("#amend-reason", "部位描述补充")
     page.click("#sign")
     page.wait_for_selector('#signature[data-version="2"]')
+    page.emulate_media(media="print")
+    _print_pdf(page, "web_report_signed.pdf")
+    summary = page.inner_text("#print-summary")
+    assert "Development cardiologist" in summary and "急性前壁" in summary, summary
+    page.screenshot(path=str(ARTIFACTS / "web_print_signed.png"), full_page=True)
+    page.emulate_media(media="screen")
 
     # The report as stored by the service, and as streamed back to the township.
     detail = _api(central, "GET", f"/records/{first}")
@@ -396,10 +403,20 @@ def test_previous_ecg_side_by_side_and_print(page: Any, station: dict[str, Any])
     assert page.is_visible("#print-ecg"), "ECG image not visible in print"
     assert not page.is_visible("#queue-view") and not page.is_visible(".topbar")
     page.screenshot(path=str(ARTIFACTS / "web_print_preview.png"), full_page=True)
-    pdf = page.pdf(path=str(ARTIFACTS / "web_report.pdf"), format="A4", landscape=True,
-                   print_background=True)
-    assert pdf[:5] == b"%PDF-" and len(pdf) > 50_000, f"PDF of {len(pdf)} bytes"
+    _print_pdf(page, "web_report_draft.pdf")
+    assert "草稿" in page.inner_text("#print-summary"), "unsigned must print as a draft"
     page.emulate_media(media="screen")
+
+
+def _print_pdf(page: Any, name: str) -> bytes:
+    """Print the open record to an A4 landscape PDF; it must fit on one page."""
+    page.evaluate("() => window.ecgApp.preparePrint()")
+    pdf: bytes = page.pdf(path=str(ARTIFACTS / name), format="A4", landscape=True,
+                          print_background=True)
+    pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+    assert pdf[:5] == b"%PDF-" and len(pdf) > 50_000, f"PDF of {len(pdf)} bytes"
+    assert pages == 1, f"{name}: the report spans {pages} pages"
+    return pdf
 
 
 def test_hidpi_zoom_and_keyboard_navigation(browser: Any, station: dict[str, Any]) -> None:

@@ -645,6 +645,32 @@ async function sign() {
 
 // ---------------------------------------------------------------- print
 
+function measurementLine() {
+  const a = state.analysis;
+  const iv = a.intervals_ms || {};
+  const ax = a.axis_deg || {};
+  const unit = (v, u) => (v === null || v === undefined ? "—" : `${fmtNum(v)} ${u}`);
+  return [
+    `${t("hr")} ${unit(a.heart_rate_bpm, t("bpm"))}`,
+    `PR ${unit(iv.pr, "ms")}`,
+    `QRS ${unit(iv.qrs, "ms")}`,
+    `QT/QTc ${fmtNum(iv.qt)}/${fmtNum(iv.qtc_bazett)} ms`,
+    `${t("axis")} ${fmtNum(ax.p)}/${fmtNum(ax.qrs)}/${fmtNum(ax.t)}°`,
+  ];
+}
+
+function printLine(label, parts) {
+  const p = document.createElement("p");
+  const strong = document.createElement("strong");
+  strong.textContent = `${label}:`;
+  p.append(strong, ...parts.map((text) => {
+    const span = document.createElement("span");
+    span.textContent = text;
+    return span;
+  }));
+  return p;
+}
+
 function preparePrint() {
   if (!state.ecg) return;
   const s = state.settings;
@@ -652,11 +678,13 @@ function preparePrint() {
   off.ecg = views.current.ecg;
   off.filtered = views.current.filtered;
   off.filterHz = views.current.filterHz;
-  off.draw({ speed: s.speed, gain: s.gain, pxPerMm: 8 });
-  $("print-ecg").src = off.canvas.toDataURL("image/png");
+  // 35 mm per row at 10 mm/mV keeps header + ECG on one A4 landscape page.
+  off.draw({ speed: s.speed, gain: s.gain, pxPerMm: 8, pitchMm: s.gain <= 10 ? 35 : null });
+  const img = $("print-ecg");
+  img.src = off.canvas.toDataURL("image/png");
+  img.style.width = `${off.layout.widthMm}mm`;
   const item = state.item;
-  const meta = $("print-meta");
-  meta.replaceChildren(...[
+  $("print-meta").replaceChildren(...[
     [t("record_id"), item.record_id],
     [t("col_site"), item.site_id],
     [t("device"), state.detail.device_id],
@@ -668,6 +696,18 @@ function preparePrint() {
     span.textContent = `${k}: ${v}`;
     return span;
   }));
+  const report = lastReport();
+  const statements = state.findings.filter((f) => f.state === "confirmed").map((f) => statementLabel(f));
+  const lines = [
+    printLine(t("measurements"), measurementLine()),
+    printLine(t("findings"), [statements.join(lang() === "zh-CN" ? "；" : "; ") || "—"]),
+  ];
+  if ($("free-text").value.trim()) lines.push(printLine(t("free_text"), [$("free-text").value.trim()]));
+  lines.push(printLine(t("conclusion"), [$("conclusion").value.trim() || "—"]));
+  lines.push(report
+    ? printLine(t("signer"), [`${report.signer_name} (${report.signed_by})`, `${t("signed_at")}: ${fmtTime(report.signed_at)}`, `${t("version")} ${report.version}`])
+    : printLine(t("signer"), [t("draft")]));
+  $("print-summary").replaceChildren(...lines);
 }
 
 // ---------------------------------------------------------------- wiring

@@ -70,10 +70,10 @@ export function displayFilter(sig, fsHz, cutHz) {
 }
 
 /** Paper geometry (mm) of one layout: segments to draw and the paper size. */
-export function layoutTwelveLead(ecg, speed, gain) {
+export function layoutTwelveLead(ecg, speed, gain, pitchMm) {
   const durationS = Math.min(10, ecg.nSamples / ecg.fsHz);
   const calMm = 0.2 * speed + 4;
-  const pitch = Math.min(70, Math.max(25, 3 * gain + 10));
+  const pitch = pitchMm || Math.min(70, Math.max(25, 3 * gain + 10));
   const segments = [];
   const index = new Map(ecg.leads.map((name, i) => [name, i]));
   const has12 = STANDARD_ROWS.flat().every((name) => index.has(name));
@@ -247,9 +247,9 @@ export class TwelveLeadView {
     if (this.ecg && filterHz !== this.filterHz) this.setRecord(this.ecg, filterHz);
   }
 
-  draw({ speed, gain, pxPerMm }) {
+  draw({ speed, gain, pxPerMm, pitchMm }) {
     if (!this.ecg) return;
-    const lay = layoutTwelveLead(this.ecg, speed, gain);
+    const lay = layoutTwelveLead(this.ecg, speed, gain, pitchMm);
     this.layout = lay;
     this.pxPerMm = pxPerMm;
     const { k, dpr } = sizeCanvas(this.canvas, lay.widthMm, lay.heightMm, pxPerMm);
