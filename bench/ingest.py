@@ -1,4 +1,4 @@
-"""Ingest benchmark of the central reader: throughput and latency through the real gRPC server.
+"""Ingest benchmark of the central reader through the real gRPC server.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python -m bench.ingest [--seconds 10] [--clients 8]
 [--rate 100] [--backends sqlite,postgres]`` (writes ``bench/results/ingest.json``; with
@@ -26,6 +26,7 @@ the numbers are noisy; the JSON records the load average at start.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -42,11 +43,10 @@ from urllib.parse import quote
 
 import grpc
 import numpy as np
-
-from central_reader import serde
-from central_reader.types import Priority
 from ecgnet.codec import encode_waveform
 from ecgnet.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
+
+from central_reader import serde
 from tests.central_reader.serve_proc import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,16 +64,28 @@ def load_template() -> ingest_pb2.SubmitRecordRequest:
     rec = wfdb.rdrecord(str(RECORD))
     signal = np.ascontiguousarray(rec.p_signal.T, dtype=np.float64)
     waveform = encode_waveform(signal, float(rec.fs), list(rec.sig_name))
-    finding = common_pb2.Finding(code="SINUS", label_en="Sinus rhythm", label_zh="窦性心律",
-                                 priority=common_pb2.PRIORITY_ROUTINE, source="rules:bench")
-    analysis = {"heart_rate_bpm": 63, "pr_ms": 160, "qrs_ms": 92, "qt_ms": 400, "qtc_ms": 410,
-                "st_mv": dict.fromkeys(rec.sig_name, 0.02)}
+    finding = common_pb2.Finding(
+        code="SINUS",
+        label_en="Sinus rhythm",
+        label_zh="窦性心律",
+        priority=common_pb2.PRIORITY_ROUTINE,
+        source="rules:bench",
+    )
+    analysis = {
+        "heart_rate_bpm": 63,
+        "pr_ms": 160,
+        "qrs_ms": 92,
+        "qt_ms": 400,
+        "qtc_ms": 410,
+        "st_mv": dict.fromkeys(rec.sig_name, 0.02),
+    }
     return ingest_pb2.SubmitRecordRequest(
         site_id="bench-site",
         device_id="cart-bench",
         acquired_at=serde.timestamp_from_datetime(datetime.now(UTC) - timedelta(minutes=1)),
-        patient=common_pb2.Patient(pseudo_id="bench-patient", age_years=56,
-                                   sex=common_pb2.SEX_MALE),
+        patient=common_pb2.Patient(
+            pseudo_id="bench-patient", age_years=56, sex=common_pb2.SEX_MALE
+        ),
         waveform=waveform,
         priority=common_pb2.PRIORITY_ROUTINE,
         findings=[finding],
@@ -100,8 +112,13 @@ def _summary(lat_s: list[float], elapsed_s: float) -> dict[str, Any]:
     }
 
 
-def saturation(stubs: list[ingest_pb2_grpc.IngestStub], md: Any, template: Any,
-               clients: int, seconds: float) -> dict[str, Any]:
+def saturation(
+    stubs: list[ingest_pb2_grpc.IngestStub],
+    md: Any,
+    template: Any,
+    clients: int,
+    seconds: float,
+) -> dict[str, Any]:
     """Closed loop: ``clients`` threads submit back to back (round-robin over ``stubs``)."""
     lat: list[float] = []
     errors: list[str] = []
@@ -124,8 +141,10 @@ def saturation(stubs: list[ingest_pb2_grpc.IngestStub], md: Any, template: Any,
         with lock:
             lat.extend(mine)
 
-    threads = [threading.Thread(target=worker, args=(stubs[i % len(stubs)],))
-               for i in range(clients)]
+    threads = [
+        threading.Thread(target=worker, args=(stubs[i % len(stubs)],))
+        for i in range(clients)
+    ]
     for t in threads:
         t.start()
     start.wait()
@@ -133,13 +152,18 @@ def saturation(stubs: list[ingest_pb2_grpc.IngestStub], md: Any, template: Any,
     for t in threads:
         t.join()
     out = _summary(lat, time.perf_counter() - t_begin)
-    out.update(clients=clients, instances=len(stubs), errors=len(errors),
-               first_error=errors[0] if errors else None)
+    out.update(
+        clients=clients,
+        instances=len(stubs),
+        errors=len(errors),
+        first_error=errors[0] if errors else None,
+    )
     return out
 
 
-def offered(stub: ingest_pb2_grpc.IngestStub, md: Any, template: Any, rate: float,
-            seconds: float) -> dict[str, Any]:
+def offered(
+    stub: ingest_pb2_grpc.IngestStub, md: Any, template: Any, rate: float, seconds: float
+) -> dict[str, Any]:
     """Open loop at ``rate`` submissions per second."""
     n = int(rate * seconds)
     requests = [_request(template) for _ in range(n)]
@@ -173,7 +197,9 @@ def offered(stub: ingest_pb2_grpc.IngestStub, md: Any, template: Any, rate: floa
     return out
 
 
-def direct_store(make_store: Callable[[], Any], template: Any, seconds: float) -> dict[str, Any]:
+def direct_store(
+    make_store: Callable[[], Any], template: Any, seconds: float
+) -> dict[str, Any]:
     """Reference: the store's insert alone, in this process, one thread."""
     store = make_store()
     store.add_county("bench-county", "bench")
@@ -187,41 +213,65 @@ def direct_store(make_store: Callable[[], Any], template: Any, seconds: float) -
         rec = serde.record_from_proto(req)
         now = datetime.now(UTC)
         t0 = time.perf_counter()
-        store.insert_record(rec, county_id="bench-county", tier=3,
-                            deadline=now + timedelta(days=1), received_at=now)
+        store.insert_record(
+            rec,
+            county_id="bench-county",
+            tier=3,
+            deadline=now + timedelta(days=1),
+            received_at=now,
+        )
         lat.append(time.perf_counter() - t0)
     out = _summary(lat, time.perf_counter() - t_begin)
     store.close()
     return out
 
 
-def run_backend(name: str, db: str, make_store: Callable[[], Any], template: Any,
-                ns: argparse.Namespace, tmp: Path, instances: int = 1) -> dict[str, Any]:
+def run_backend(
+    name: str,
+    db: str,
+    make_store: Callable[[], Any],
+    template: Any,
+    ns: argparse.Namespace,
+    tmp: Path,
+    instances: int = 1,
+) -> dict[str, Any]:
     token_file = tmp / f"{name}-tokens.json"
     servers: list[ServeProcess] = []
     out: dict[str, Any] = {}
     try:
         # started one after the other: the first one bootstraps the dev users and tokens
         for _ in range(instances):
-            servers.append(ServeProcess(db, "--dev", "--dev-tokens", str(token_file),
-                                        "--log-level", "WARNING"))
+            servers.append(
+                ServeProcess(
+                    db, "--dev", "--dev-tokens", str(token_file), "--log-level", "WARNING"
+                )
+            )
             servers[-1].wait_ready(60)
         token = json.loads(token_file.read_text())["device"]
         md = (("authorization", f"Bearer {token}"),)
         channels = [grpc.insecure_channel(f"127.0.0.1:{s.port}") for s in servers]
-        stubs = [ingest_pb2_grpc.IngestStub(c) for c in channels]
+        stubs = [
+            ingest_pb2_grpc.IngestStub(c)  # type: ignore[no-untyped-call]
+            for c in channels
+        ]
         for i in range(20):  # warm-up (also registers the site)
             stubs[i % len(stubs)].Submit(_request(template), metadata=md, timeout=30)
         sat = saturation(stubs, md, template, ns.clients, ns.seconds)
-        print(f"{name:9} x{instances} saturation  {sat['rec_per_s']:7.1f} rec/s  "
-              f"p50 {sat['p50_ms']:6.2f} ms  p99 {sat['p99_ms']:7.2f} ms  "
-              f"({ns.clients} clients, errors {sat['errors']})", flush=True)
+        print(
+            f"{name:9} x{instances} saturation  {sat['rec_per_s']:7.1f} rec/s  "
+            f"p50 {sat['p50_ms']:6.2f} ms  p99 {sat['p99_ms']:7.2f} ms  "
+            f"({ns.clients} clients, errors {sat['errors']})",
+            flush=True,
+        )
         out["saturation"] = sat
         if instances == 1:
             off = offered(stubs[0], md, template, ns.rate, ns.seconds)
-            print(f"{name:9} x1 offered {ns.rate:g}/s {off['rec_per_s']:7.1f} rec/s  "
-                  f"p50 {off['p50_ms']:6.2f} ms  p99 {off['p99_ms']:7.2f} ms  "
-                  f"max {off['max_ms']:.1f} ms (errors {off['errors']})", flush=True)
+            print(
+                f"{name:9} x1 offered {ns.rate:g}/s {off['rec_per_s']:7.1f} rec/s  "
+                f"p50 {off['p50_ms']:6.2f} ms  p99 {off['p99_ms']:7.2f} ms  "
+                f"max {off['max_ms']:.1f} ms (errors {off['errors']})",
+                flush=True,
+            )
             out[f"offered_{ns.rate:g}"] = off
         for c in channels:
             c.close()
@@ -230,11 +280,15 @@ def run_backend(name: str, db: str, make_store: Callable[[], Any], template: Any
             server.stop()
     if instances == 1:
         ref = direct_store(make_store, template, min(ns.seconds, 5.0))
-        print(f"{name:9} direct store insert {ref['rec_per_s']:7.1f} rec/s  "
-              f"p50 {ref['p50_ms']:6.2f} ms (reference, 1 thread, no gRPC)", flush=True)
+        print(
+            f"{name:9} direct store insert {ref['rec_per_s']:7.1f} rec/s  "
+            f"p50 {ref['p50_ms']:6.2f} ms (reference, 1 thread, no gRPC)",
+            flush=True,
+        )
         out["direct_store_insert"] = ref
         out["ratio_grpc_to_direct_throughput"] = round(
-            sat["rec_per_s"] / ref["rec_per_s"], 2)
+            sat["rec_per_s"] / ref["rec_per_s"], 2
+        )
     return out
 
 
@@ -248,9 +302,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     ns = parser.parse_args()
     template = load_template()
-    print(f"record {RECORD.name}: 12 x {template.waveform.n_samples} samples, "
-          f"{len(template.waveform.samples)} bytes compressed, "
-          f"request {template.ByteSize()} bytes", flush=True)
+    print(
+        f"record {RECORD.name}: 12 x {template.waveform.n_samples} samples, "
+        f"{len(template.waveform.samples)} bytes compressed, "
+        f"request {template.ByteSize()} bytes",
+        flush=True,
+    )
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmpdir:
         tmp = Path(tmpdir)
@@ -260,12 +317,16 @@ def main() -> None:
 
                 path = tmp / "central.sqlite"
                 results["sqlite"] = run_backend(
-                    "sqlite", f"sqlite:///{path}",
-                    lambda: _migrated(SqliteStore(tmp / "direct.sqlite")), template, ns, tmp)
+                    "sqlite",
+                    f"sqlite:///{path}",
+                    lambda: _migrated(SqliteStore(tmp / "direct.sqlite")),
+                    template,
+                    ns,
+                    tmp,
+                )
             elif backend == "postgres":
                 import psycopg
 
-                from central_reader.store.postgres import PostgresStore
 
                 schema = f"bench_{secrets.token_hex(4)}"
                 direct_schema = f"{schema}_direct"
@@ -274,11 +335,16 @@ def main() -> None:
                 try:
                     db = f"{PG_URL}?options={quote(f'-csearch_path={schema}')}"
                     results["postgres"] = run_backend(
-                        "postgres", db,
-                        lambda: _migrated(PostgresStore(PG_URL, schema=direct_schema)),
-                        template, ns, tmp)
+                        "postgres",
+                        db,
+                        functools.partial(_pg_store, direct_schema),
+                        template,
+                        ns,
+                        tmp,
+                    )
                     results["postgres_2_instances"] = run_backend(
-                        "postgres", db, lambda: None, template, ns, tmp, instances=2)
+                        "postgres", db, lambda: None, template, ns, tmp, instances=2
+                    )
                 finally:
                     with psycopg.connect(PG_URL, autocommit=True) as conn:
                         for s in (schema, direct_schema):
@@ -287,28 +353,44 @@ def main() -> None:
     verdict = {}
     if "sqlite" in results:
         verdict["sqlite_throughput_met"] = (
-            results["sqlite"]["saturation"]["rec_per_s"] >= TARGETS["sqlite_rec_per_s"])
+            results["sqlite"]["saturation"]["rec_per_s"] >= TARGETS["sqlite_rec_per_s"]
+        )
     if "postgres" in results:
         verdict["postgres_throughput_met"] = (
-            results["postgres"]["saturation"]["rec_per_s"] >= TARGETS["postgres_rec_per_s"])
+            results["postgres"]["saturation"]["rec_per_s"] >= TARGETS["postgres_rec_per_s"]
+        )
         verdict["postgres_2_instances_throughput_met"] = (
             results["postgres_2_instances"]["saturation"]["rec_per_s"]
-            >= TARGETS["postgres_rec_per_s"])
+            >= TARGETS["postgres_rec_per_s"]
+        )
     for name, res in results.items():
         if ns.rate == 100 and rate_key in res:
-            verdict[f"{name}_p99_met"] = res[rate_key]["p99_ms"] < TARGETS["p99_ms_at_100_rps"]
+            verdict[f"{name}_p99_met"] = (
+                res[rate_key]["p99_ms"] < TARGETS["p99_ms_at_100_rps"]
+            )
     doc = {
         "benchmark": "central ingest through the real gRPC server (ecg-central serve)",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "loadavg_at_start": os.getloadavg(),
-                    "python": platform.python_version()},
-        "record": {"source": f"ptbxl_subset/records500/00000/{RECORD.name}", "leads": 12,
-                   "fs_hz": template.waveform.fs_hz, "n_samples": template.waveform.n_samples,
-                   "waveform_bytes": len(template.waveform.samples),
-                   "request_bytes": template.ByteSize()},
-        "settings": {"seconds": ns.seconds, "clients": ns.clients, "rate": ns.rate,
-                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg_at_start": os.getloadavg(),
+            "python": platform.python_version(),
+        },
+        "record": {
+            "source": f"ptbxl_subset/records500/00000/{RECORD.name}",
+            "leads": 12,
+            "fs_hz": template.waveform.fs_hz,
+            "n_samples": template.waveform.n_samples,
+            "waveform_bytes": len(template.waveform.samples),
+            "request_bytes": template.ByteSize(),
+        },
+        "settings": {
+            "seconds": ns.seconds,
+            "clients": ns.clients,
+            "rate": ns.rate,
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        },
         "targets": TARGETS,
         "results": results,
         "verdict": verdict,
@@ -316,6 +398,12 @@ def main() -> None:
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(verdict), flush=True)
+
+
+def _pg_store(schema: str) -> Any:
+    from central_reader.store.postgres import PostgresStore
+
+    return _migrated(PostgresStore(PG_URL, schema=schema))
 
 
 def _migrated(store: Any) -> Any:

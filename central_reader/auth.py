@@ -36,7 +36,7 @@ def token_id_of(token: str) -> str | None:
 
 
 def bearer_token(header: str | None) -> str | None:
-    """The token of an ``authorization`` value ``Bearer <token>`` (case-insensitive scheme)."""
+    """The token of an ``authorization: Bearer <token>`` value (any scheme case)."""
     if not header:
         return None
     scheme, _, value = header.strip().partition(" ")

@@ -78,8 +78,7 @@ def _dev_bootstrap(service: ReadingService, token_file: Path) -> Principal:
     existing = {u.user_id for u in store.list_users()}
     for user_id, role, name in DEV_USERS:
         if user_id not in existing:
-            service.create_user(user_id, role=role, name=name,
-                                county_id=DEV_COUNTY)
+            service.create_user(user_id, role=role, name=name, county_id=DEV_COUNTY)
     tokens: dict[str, str] = {}
     if token_file.is_file():
         try:
@@ -95,10 +94,18 @@ def _dev_bootstrap(service: ReadingService, token_file: Path) -> Principal:
         token_file.parent.mkdir(parents=True, exist_ok=True)
         token_file.write_text(json.dumps(tokens, indent=2) + "\n", encoding="utf-8")
         token_file.chmod(0o600)
-    _log.warning("development mode: tokens in %s; calls without a token act as %s",
-                 token_file, DEV_USERS[0][0])
-    return Principal(user_id=DEV_USERS[0][0], role=Role.DEVICE, name=DEV_USERS[0][2],
-                     county_id=DEV_COUNTY, site_id=None)
+    _log.warning(
+        "development mode: tokens in %s; calls without a token act as %s",
+        token_file,
+        DEV_USERS[0][0],
+    )
+    return Principal(
+        user_id=DEV_USERS[0][0],
+        role=Role.DEVICE,
+        name=DEV_USERS[0][2],
+        county_id=DEV_COUNTY,
+        site_id=None,
+    )
 
 
 def _default_token_file(db: str) -> Path:
@@ -109,15 +116,25 @@ def _default_token_file(db: str) -> Path:
 
 def _serve(ns: argparse.Namespace) -> int:
     if not ns.insecure and not (ns.tls_cert and ns.tls_key):
-        raise ConfigError("TLS needs --tls-cert and --tls-key (or --insecure for development)",
-                          field="tls")
-    tls = None if ns.insecure else TlsFiles(Path(ns.tls_cert), Path(ns.tls_key),
-                                            Path(ns.tls_client_ca) if ns.tls_client_ca
-                                            else None)
-    deadlines = ReadingDeadlines(critical_s=ns.deadline_critical_s,
-                                 warning_s=ns.deadline_warning_s,
-                                 unreadable_s=ns.deadline_unreadable_s,
-                                 routine_s=ns.deadline_routine_s)
+        raise ConfigError(
+            "TLS needs --tls-cert and --tls-key (or --insecure for development)",
+            field="tls",
+        )
+    tls = (
+        None
+        if ns.insecure
+        else TlsFiles(
+            Path(ns.tls_cert),
+            Path(ns.tls_key),
+            Path(ns.tls_client_ca) if ns.tls_client_ca else None,
+        )
+    )
+    deadlines = ReadingDeadlines(
+        critical_s=ns.deadline_critical_s,
+        warning_s=ns.deadline_warning_s,
+        unreadable_s=ns.deadline_unreadable_s,
+        routine_s=ns.deadline_routine_s,
+    )
     store = open_store(ns.db)
     metrics = Registry()
     config = ServiceConfig(deadlines=deadlines, auto_register_sites=ns.dev)
@@ -126,8 +143,9 @@ def _serve(ns: argparse.Namespace) -> int:
         anonymous = _dev_bootstrap(
             service, Path(ns.dev_tokens) if ns.dev_tokens else _default_token_file(ns.db)
         )
-        service = ReadingService(store, config=config, metrics=Registry(),
-                                 anonymous=anonymous)
+        service = ReadingService(
+            store, config=config, metrics=Registry(), anonymous=anonymous
+        )
         metrics = service.metrics
     grpc_server = build_server(service, ns.listen, tls=tls, max_workers=ns.workers)
     http_app = HttpApp(service, metrics)
@@ -140,9 +158,15 @@ def _serve(ns: argparse.Namespace) -> int:
     except OSError as exc:
         grpc_server.stop(0)
         raise ConfigError(f"cannot listen: {exc}", field="http", got=ns.http) from exc
-    _log.info("gRPC on %s (port %d, %s), HTTP on %s (port %d), store %r", ns.listen,
-              grpc_server.port, "plaintext" if tls is None else "TLS", ns.http,
-              http_server.port, store)
+    _log.info(
+        "gRPC on %s (port %d, %s), HTTP on %s (port %d), store %r",
+        ns.listen,
+        grpc_server.port,
+        "plaintext" if tls is None else "TLS",
+        ns.http,
+        http_server.port,
+        store,
+    )
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -174,8 +198,9 @@ def _queue(ns: argparse.Namespace) -> int:
     finally:
         store.close()
     if ns.json:
-        sys.stdout.write(json.dumps([entry_json(e, now) for e in entries],
-                                    ensure_ascii=False) + "\n")
+        sys.stdout.write(
+            json.dumps([entry_json(e, now) for e in entries], ensure_ascii=False) + "\n"
+        )
         return 0
     for e in entries:
         left = (e.deadline - now).total_seconds()
@@ -219,17 +244,27 @@ def _users(ns: argparse.Namespace) -> int:
         if ns.action == "list":
             users = store.list_users()
             rows = [
-                {"user_id": u.user_id, "name": u.name, "role": u.role.value,
-                 "county_id": u.county_id, "site_id": u.site_id,
-                 "created_at": _iso(u.created_at)}
+                {
+                    "user_id": u.user_id,
+                    "name": u.name,
+                    "role": u.role.value,
+                    "county_id": u.county_id,
+                    "site_id": u.site_id,
+                    "created_at": _iso(u.created_at),
+                }
                 for u in users
             ]
             sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
             return 0
         if ns.site and store.site_county(ns.site) is None and ns.county:
             store.add_site(ns.site, ns.county, ns.site)
-        service.create_user(ns.user_id, role=Role(ns.role), name=ns.name or ns.user_id,
-                            county_id=ns.county, site_id=ns.site)
+        service.create_user(
+            ns.user_id,
+            role=Role(ns.role),
+            name=ns.name or ns.user_id,
+            county_id=ns.county,
+            site_id=ns.site,
+        )
         if ns.token:
             token_id, token = service.issue_token(ns.user_id, label=ns.label)
             sys.stderr.write(f"token {token_id} for {ns.user_id} (shown once):\n")
@@ -249,9 +284,14 @@ def _tokens(ns: argparse.Namespace) -> int:
             sys.stdout.write(token + "\n")
         elif ns.action == "list":
             rows = [
-                {"token_id": t.token_id, "user_id": t.user_id, "label": t.label,
-                 "created_at": _iso(t.created_at), "expires_at": _iso(t.expires_at),
-                 "revoked_at": _iso(t.revoked_at)}
+                {
+                    "token_id": t.token_id,
+                    "user_id": t.user_id,
+                    "label": t.label,
+                    "created_at": _iso(t.created_at),
+                    "expires_at": _iso(t.expires_at),
+                    "revoked_at": _iso(t.revoked_at),
+                }
                 for t in store.list_tokens(ns.user)
             ]
             sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -267,41 +307,62 @@ def _tokens(ns: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ecg-central",
-                                     description="County ECG reading centre.")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser = argparse.ArgumentParser(
+        prog="ecg-central", description="County ECG reading centre."
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def db(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", default=DEFAULT_DB,
-                       help=f"sqlite:///path or postgresql://... (default {DEFAULT_DB})")
+        p.add_argument(
+            "--db",
+            default=DEFAULT_DB,
+            help=f"sqlite:///path or postgresql://... (default {DEFAULT_DB})",
+        )
 
     serve = sub.add_parser("serve", help="run the gRPC and HTTP servers")
     db(serve)
     serve.add_argument("--listen", default="127.0.0.1:50051", help="gRPC HOST:PORT")
-    serve.add_argument("--http", default="127.0.0.1:8080",
-                       help="HTTP HOST:PORT (metrics, reading page)")
-    serve.add_argument("--log-level", default=argparse.SUPPRESS,
-                       choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    serve.add_argument("--insecure", action="store_true",
-                       help="plaintext gRPC, for local development only")
+    serve.add_argument(
+        "--http", default="127.0.0.1:8080", help="HTTP HOST:PORT (metrics, reading page)"
+    )
+    serve.add_argument(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    )
+    serve.add_argument(
+        "--insecure", action="store_true", help="plaintext gRPC, for local development only"
+    )
     serve.add_argument("--tls-cert", help="server certificate (PEM)")
     serve.add_argument("--tls-key", help="server private key (PEM)")
     serve.add_argument("--tls-client-ca", help="require client certificates from this CA")
-    serve.add_argument("--dev", action="store_true",
-                       help="development bootstrap: county, users, tokens file, "
-                            "anonymous calls act as the county gateway device")
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="development bootstrap: county, users, tokens file, "
+        "anonymous calls act as the county gateway device",
+    )
     serve.add_argument("--dev-tokens", help="where --dev writes the tokens (JSON)")
-    serve.add_argument("--grace", type=float, default=5.0,
-                       help="seconds running calls get at shutdown")
-    serve.add_argument("--workers", type=int, default=128,
-                       help="gRPC worker threads (each open report stream holds one)")
+    serve.add_argument(
+        "--grace", type=float, default=5.0, help="seconds running calls get at shutdown"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=128,
+        help="gRPC worker threads (each open report stream holds one)",
+    )
     defaults = ReadingDeadlines()
     for tier in ("critical", "warning", "unreadable", "routine"):
-        serve.add_argument(f"--deadline-{tier}-s", type=float,
-                           default=getattr(defaults, f"{tier}_s"),
-                           help=f"reading deadline of {tier} records, seconds")
+        serve.add_argument(
+            f"--deadline-{tier}-s",
+            type=float,
+            default=getattr(defaults, f"{tier}_s"),
+            help=f"reading deadline of {tier} records, seconds",
+        )
     serve.set_defaults(func=_serve)
 
     queue = sub.add_parser("queue", help="print the reading queue (all counties)")
@@ -354,8 +415,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ecg-central``; returns the exit status."""
     parser = build_parser()
     ns = parser.parse_args(argv)
-    logging.basicConfig(level=ns.log_level, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=ns.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     if ns.command == "users" and ns.action == "add" and not (ns.user_id and ns.role):
         parser.error("users add needs USER_ID and --role")
     if ns.command == "tokens" and ns.action == "issue" and not ns.user_id:

@@ -1,19 +1,20 @@
 """Errors raised by the central reader.
 
-Hierarchy (the gRPC status each maps to, applied in one place: ``central_reader.grpc_api``)::
+Hierarchy, with the gRPC status each maps to (applied in one place,
+``central_reader.grpc_api.STATUS_FOR``)::
 
     ReaderError(Exception)
-    ├── InvalidRequestError(ValueError)          INVALID_ARGUMENT   bad field, size, lead count, fs
-    ├── NotFoundError(LookupError)               NOT_FOUND          no such record / site / report
-    ├── ConflictError                            ALREADY_EXISTS
-    │   └── DuplicateRecordError                 different content under an existing record id
-    ├── PreconditionError                        FAILED_PRECONDITION
-    │   ├── ClaimConflictError                   claimed by someone else, or already signed
-    │   └── VersionConflictError                 amending a report version that is not the latest
-    ├── AuthenticationError                      UNAUTHENTICATED    missing, unknown or revoked token
-    ├── PermissionDeniedError(PermissionError)   PERMISSION_DENIED  role or county/site scope
-    ├── StoreUnavailableError(ConnectionError)   UNAVAILABLE        database down or busy
-    └── ConfigError(ValueError)                  (startup only)     bad --db URL, TLS files...
+    ├── InvalidRequestError(ValueError)         INVALID_ARGUMENT   bad field, size, fs
+    ├── NotFoundError(LookupError)              NOT_FOUND          no such record/site
+    ├── ConflictError                           ALREADY_EXISTS
+    │   └── DuplicateRecordError                same record id, other content
+    ├── PreconditionError                       FAILED_PRECONDITION
+    │   ├── ClaimConflictError                  claimed by another, or signed
+    │   └── VersionConflictError                amending a stale report version
+    ├── AuthenticationError                     UNAUTHENTICATED    bad or no token
+    ├── PermissionDeniedError(PermissionError)  PERMISSION_DENIED  role or scope
+    ├── StoreUnavailableError(ConnectionError)  UNAVAILABLE        database down/busy
+    └── ConfigError(ValueError)                 (startup only)     bad URL, TLS files
 
 Every error carries structured context (``field``, ``expected``, ``got``) and renders it in
 ``str()``; that text becomes the gRPC status detail.
@@ -72,7 +73,7 @@ class InvalidRequestError(ReaderError, ValueError):
 
 
 class NotFoundError(ReaderError, LookupError):
-    """The record, site, user or report does not exist (or is outside the caller's scope)."""
+    """No such record, site, user or report (or it is outside the caller's county)."""
 
 
 class ConflictError(ReaderError):

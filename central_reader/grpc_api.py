@@ -18,6 +18,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from ecgnet.codec import WaveformError
+from ecgnet.v1 import (
+    ingest_pb2,
+    ingest_pb2_grpc,
+    reading_pb2,
+    reading_pb2_grpc,
+    reports_pb2,
+    reports_pb2_grpc,
+)
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -36,15 +45,6 @@ from central_reader.errors import (
 )
 from central_reader.service import ReadingService
 from central_reader.types import Principal
-from ecgnet.codec import WaveformError
-from ecgnet.v1 import (
-    ingest_pb2,
-    ingest_pb2_grpc,
-    reading_pb2,
-    reading_pb2_grpc,
-    reports_pb2,
-    reports_pb2_grpc,
-)
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -147,7 +147,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
 
     @_rpc
     def Submit(  # noqa: N802 - generated name
-        self, request: ingest_pb2.SubmitRecordRequest, context: grpc.ServicerContext,
+        self,
+        request: ingest_pb2.SubmitRecordRequest,
+        context: grpc.ServicerContext,
         principal: Principal,
     ) -> ingest_pb2.SubmitRecordResponse:
         record = serde.record_from_proto(request, default_device_id=principal.user_id)
@@ -165,11 +167,14 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
 
     @_rpc
     def ListQueue(  # noqa: N802
-        self, request: reading_pb2.ListQueueRequest, context: grpc.ServicerContext,
+        self,
+        request: reading_pb2.ListQueueRequest,
+        context: grpc.ServicerContext,
         principal: Principal,
     ) -> reading_pb2.ListQueueResponse:
-        entries = self.service.list_queue(principal, limit=request.limit or 100,
-                                          include_claimed=request.include_claimed)
+        entries = self.service.list_queue(
+            principal, limit=request.limit or 100, include_claimed=request.include_claimed
+        )
         now = self.service.now()
         return reading_pb2.ListQueueResponse(
             items=[serde.entry_to_proto(e, now) for e in entries]
@@ -177,16 +182,23 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
 
     @_rpc
     def Claim(  # noqa: N802
-        self, request: reading_pb2.ClaimRequest, context: grpc.ServicerContext,
+        self,
+        request: reading_pb2.ClaimRequest,
+        context: grpc.ServicerContext,
         principal: Principal,
     ) -> reading_pb2.ClaimResponse:
-        entry = self.service.claim(principal, request.record_id or None,
-                                   request.lease_seconds or None)
-        return reading_pb2.ClaimResponse(item=serde.entry_to_proto(entry, self.service.now()))
+        entry = self.service.claim(
+            principal, request.record_id or None, request.lease_seconds or None
+        )
+        return reading_pb2.ClaimResponse(
+            item=serde.entry_to_proto(entry, self.service.now())
+        )
 
     @_rpc
     def Release(  # noqa: N802
-        self, request: reading_pb2.ReleaseRequest, context: grpc.ServicerContext,
+        self,
+        request: reading_pb2.ReleaseRequest,
+        context: grpc.ServicerContext,
         principal: Principal,
     ) -> reading_pb2.ReleaseResponse:
         self.service.release(principal, request.record_id)
@@ -194,7 +206,9 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
 
     @_rpc
     def GetRecord(  # noqa: N802
-        self, request: reading_pb2.GetRecordRequest, context: grpc.ServicerContext,
+        self,
+        request: reading_pb2.GetRecordRequest,
+        context: grpc.ServicerContext,
         principal: Principal,
     ) -> reading_pb2.GetRecordResponse:
         detail = self.service.get_record(principal, request.record_id)
@@ -204,19 +218,30 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
 
     @_rpc
     def SignReport(  # noqa: N802
-        self, request: reading_pb2.SignReportRequest, context: grpc.ServicerContext,
+        self,
+        request: reading_pb2.SignReportRequest,
+        context: grpc.ServicerContext,
         principal: Principal,
     ) -> reading_pb2.SignReportResponse:
-        report = self.service.sign(principal, request.record_id, serde.draft_from_proto(request))
+        report = self.service.sign(
+            principal, request.record_id, serde.draft_from_proto(request)
+        )
         return reading_pb2.SignReportResponse(report=serde.report_to_proto(report))
 
     @_rpc
     def AmendReport(  # noqa: N802
-        self, request: reading_pb2.AmendReportRequest, context: grpc.ServicerContext,
+        self,
+        request: reading_pb2.AmendReportRequest,
+        context: grpc.ServicerContext,
         principal: Principal,
     ) -> reading_pb2.AmendReportResponse:
-        report = self.service.amend(principal, request.record_id, request.base_version,
-                                    serde.draft_from_proto(request), request.reason)
+        report = self.service.amend(
+            principal,
+            request.record_id,
+            request.base_version,
+            serde.draft_from_proto(request),
+            request.reason,
+        )
         return reading_pb2.AmendReportResponse(report=serde.report_to_proto(report))
 
 
@@ -226,7 +251,9 @@ class ReportsServicer(reports_pb2_grpc.ReportsServicer):
 
     @_stream_rpc
     def Subscribe(  # noqa: N802
-        self, request: reports_pb2.SubscribeReportsRequest, context: grpc.ServicerContext,
+        self,
+        request: reports_pb2.SubscribeReportsRequest,
+        context: grpc.ServicerContext,
         principal: Principal,
     ) -> Iterator[reports_pb2.ReportEvent]:
         service = self.service
@@ -237,10 +264,13 @@ class ReportsServicer(reports_pb2_grpc.ReportsServicer):
             page = service.store.reports_after(request.site_id, cursor, limit=100)
             for report in page:
                 cursor = report.cursor
-                yield reports_pb2.ReportEvent(report=serde.report_to_proto(report),
-                                              cursor=cursor)
+                yield reports_pb2.ReportEvent(
+                    report=serde.report_to_proto(report), cursor=cursor
+                )
             if len(page) < 100:
-                generation = service.wait_for_reports(generation, service.config.report_poll_s)
+                generation = service.wait_for_reports(
+                    generation, service.config.report_poll_s
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,12 +334,13 @@ def build_server(
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
-                                                    thread_name_prefix="grpc"),
-                         options=options)
-    ingest_pb2_grpc.add_IngestServicer_to_server(IngestServicer(service), server)
-    reading_pb2_grpc.add_ReadingServicer_to_server(ReadingServicer(service), server)
-    reports_pb2_grpc.add_ReportsServicer_to_server(ReportsServicer(service), server)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=options,
+    )
+    ingest_pb2_grpc.add_IngestServicer_to_server(IngestServicer(service), server)  # type: ignore[no-untyped-call]
+    reading_pb2_grpc.add_ReadingServicer_to_server(ReadingServicer(service), server)  # type: ignore[no-untyped-call]
+    reports_pb2_grpc.add_ReportsServicer_to_server(ReportsServicer(service), server)  # type: ignore[no-untyped-call]
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):
@@ -328,4 +359,3 @@ def build_server(
         raise ConfigError("cannot listen (address in use?)", field="listen", got=listen)
     server.start()
     return GrpcServer(server=server, port=port, health=health_servicer)
-

@@ -79,12 +79,16 @@ class HttpResponse:
 
     @classmethod
     def json(cls, value: object, status: int = 200) -> HttpResponse:
-        return cls(status, json.dumps(value, ensure_ascii=False).encode(),
-                   "application/json; charset=utf-8")
+        return cls(
+            status,
+            json.dumps(value, ensure_ascii=False).encode(),
+            "application/json; charset=utf-8",
+        )
 
     @classmethod
-    def text(cls, text: str, status: int = 200,
-             content_type: str = "text/plain; charset=utf-8") -> HttpResponse:
+    def text(
+        cls, text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8"
+    ) -> HttpResponse:
         return cls(status, text.encode("utf-8"), content_type)
 
 
@@ -110,8 +114,10 @@ class HttpApp:
         self.route("GET", "/metrics", self._metrics)
         self.route("GET", "/healthz", lambda _req: HttpResponse.text("ok\n"))
 
-    def route(self, method: str, path: str, handler: Handler, *, prefix: bool = False) -> None:
-        """Register ``handler`` for ``method path`` (``prefix=True``: every path under it)."""
+    def route(
+        self, method: str, path: str, handler: Handler, *, prefix: bool = False
+    ) -> None:
+        """Register ``handler`` for ``method path`` (``prefix=True``: paths under it)."""
         route = Route(method.upper(), path, handler, prefix)
         if prefix:
             self._prefixes.append(route)
@@ -135,21 +141,31 @@ class HttpApp:
             return HttpResponse.text(f"{int(status)} {request.path}\n", int(status))
         try:
             return route.handler(
-                HttpRequest(request.method, request.path, request.query, request.headers,
-                            request.body, tail)
+                HttpRequest(
+                    request.method,
+                    request.path,
+                    request.query,
+                    request.headers,
+                    request.body,
+                    tail,
+                )
             )
         except ReaderError as exc:
-            code = next((s for cls, s in _HTTP_STATUS if isinstance(exc, cls)),
-                        HTTPStatus.INTERNAL_SERVER_ERROR)
-            return HttpResponse.json({"error": type(exc).__name__, "detail": str(exc)},
-                                     int(code))
+            code = next(
+                (s for cls, s in _HTTP_STATUS if isinstance(exc, cls)),
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+            )
+            return HttpResponse.json(
+                {"error": type(exc).__name__, "detail": str(exc)}, int(code)
+            )
         except Exception:
             _log.exception("HTTP %s %s failed", request.method, request.path)
             return HttpResponse.json({"error": "internal"}, 500)
 
     def _metrics(self, _request: HttpRequest) -> HttpResponse:
-        return HttpResponse.text(self.metrics.render(),
-                                 content_type="text/plain; version=0.0.4; charset=utf-8")
+        return HttpResponse.text(
+            self.metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
 
 def _handler_class(app: HttpApp) -> type[BaseHTTPRequestHandler]:
@@ -199,8 +215,9 @@ class HttpServer:
         self._server = ThreadingHTTPServer((host, port), _handler_class(app))
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="http", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()

@@ -55,7 +55,8 @@ class Counter:
         with self._lock:
             items = sorted(self._values.items())
         for key, v in items:
-            yield f"{self.name}{_labels(dict(zip(self.label_names, key, strict=True)))} {_num(v)}"
+            labels = dict(zip(self.label_names, key, strict=True))
+            yield f"{self.name}{_labels(labels)} {_num(v)}"
 
 
 class Histogram:
@@ -63,8 +64,9 @@ class Histogram:
 
     DEFAULT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
-    def __init__(self, name: str, help_text: str,
-                 buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
+    def __init__(
+        self, name: str, help_text: str, buckets: Sequence[float] = DEFAULT_BUCKETS
+    ) -> None:
         self.name = name
         self.help = help_text
         self.buckets = tuple(sorted(buckets))
@@ -103,19 +105,26 @@ class Registry:
         self._metrics: list[Counter | Histogram] = []
         self._gauges: list[tuple[str, str, Callable[[], Iterable[Sample]]]] = []
 
-    def counter(self, name: str, help_text: str, label_names: Sequence[str] = ()) -> Counter:
+    def counter(
+        self, name: str, help_text: str, label_names: Sequence[str] = ()
+    ) -> Counter:
         metric = Counter(name, help_text, label_names)
         self._metrics.append(metric)
         return metric
 
-    def histogram(self, name: str, help_text: str,
-                  buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS) -> Histogram:
+    def histogram(
+        self,
+        name: str,
+        help_text: str,
+        buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS,
+    ) -> Histogram:
         metric = Histogram(name, help_text, buckets)
         self._metrics.append(metric)
         return metric
 
-    def gauge(self, name: str, help_text: str,
-              collect: Callable[[], Iterable[Sample]]) -> None:
+    def gauge(
+        self, name: str, help_text: str, collect: Callable[[], Iterable[Sample]]
+    ) -> None:
         """Register a gauge family whose samples ``collect()`` yields at scrape time."""
         self._gauges.append((name, help_text, collect))
 

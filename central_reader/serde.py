@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
+from ecgnet.v1 import common_pb2, ingest_pb2, reading_pb2
+from google.protobuf.timestamp_pb2 import Timestamp  # type: ignore[import-untyped]
 
 from central_reader.errors import InvalidRequestError
 from central_reader.types import (
@@ -23,7 +24,6 @@ from central_reader.types import (
     Sex,
     StoredWaveform,
 )
-from ecgnet.v1 import common_pb2, ingest_pb2, reading_pb2
 
 __all__ = [
     "detail_to_proto",
@@ -41,20 +41,30 @@ __all__ = [
     "waveform_to_proto",
 ]
 
-_PRIORITY_FROM = {
+_PRIORITY_FROM: dict[int, Priority] = {
     common_pb2.PRIORITY_CRITICAL: Priority.CRITICAL,
     common_pb2.PRIORITY_WARNING: Priority.WARNING,
     common_pb2.PRIORITY_ROUTINE: Priority.ROUTINE,
     common_pb2.PRIORITY_UNREADABLE: Priority.UNREADABLE,
 }
-_PRIORITY_TO = {v: k for k, v in _PRIORITY_FROM.items()}
-_SEX_FROM = {
+_PRIORITY_TO: dict[Priority, common_pb2.Priority] = {
+    Priority.CRITICAL: common_pb2.PRIORITY_CRITICAL,
+    Priority.WARNING: common_pb2.PRIORITY_WARNING,
+    Priority.ROUTINE: common_pb2.PRIORITY_ROUTINE,
+    Priority.UNREADABLE: common_pb2.PRIORITY_UNREADABLE,
+}
+_SEX_FROM: dict[int, Sex] = {
     common_pb2.SEX_UNSPECIFIED: Sex.UNKNOWN,
     common_pb2.SEX_MALE: Sex.MALE,
     common_pb2.SEX_FEMALE: Sex.FEMALE,
     common_pb2.SEX_OTHER: Sex.OTHER,
 }
-_SEX_TO = {v: k for k, v in _SEX_FROM.items()}
+_SEX_TO: dict[Sex, common_pb2.Sex] = {
+    Sex.UNKNOWN: common_pb2.SEX_UNSPECIFIED,
+    Sex.MALE: common_pb2.SEX_MALE,
+    Sex.FEMALE: common_pb2.SEX_FEMALE,
+    Sex.OTHER: common_pb2.SEX_OTHER,
+}
 _STATUS_TO = {
     RecordStatus.QUEUED: reading_pb2.RECORD_STATUS_QUEUED,
     RecordStatus.CLAIMED: reading_pb2.RECORD_STATUS_CLAIMED,
@@ -64,11 +74,11 @@ _STATUS_TO = {
 
 def priority_from_proto(value: int) -> Priority | None:
     """Domain priority, or None for PRIORITY_UNSPECIFIED / unknown numbers."""
-    return _PRIORITY_FROM.get(value)  # type: ignore[call-overload]
+    return _PRIORITY_FROM.get(int(value))
 
 
-def priority_to_proto(priority: Priority) -> int:
-    return int(_PRIORITY_TO[priority])
+def priority_to_proto(priority: Priority) -> common_pb2.Priority:
+    return _PRIORITY_TO[priority]
 
 
 def timestamp_to_datetime(ts: Timestamp) -> datetime:
@@ -134,7 +144,7 @@ def patient_from_proto(msg: common_pb2.Patient) -> Patient:
     return Patient(
         pseudo_id=msg.pseudo_id,
         age_years=msg.age_years if msg.HasField("age_years") else None,
-        sex=_SEX_FROM.get(msg.sex, Sex.UNKNOWN),  # type: ignore[call-overload]
+        sex=_SEX_FROM.get(int(msg.sex), Sex.UNKNOWN),
     )
 
 
@@ -155,9 +165,12 @@ def record_from_proto(
     """
     priority = priority_from_proto(msg.priority)
     if priority is None:
-        raise InvalidRequestError("priority must be set", field="priority",
-                                  expected="CRITICAL, WARNING, ROUTINE or UNREADABLE",
-                                  got=str(msg.priority))
+        raise InvalidRequestError(
+            "priority must be set",
+            field="priority",
+            expected="CRITICAL, WARNING, ROUTINE or UNREADABLE",
+            got=str(msg.priority),
+        )
     if not msg.HasField("acquired_at"):
         raise InvalidRequestError("acquisition time must be set", field="acquired_at")
     if not msg.HasField("waveform"):
@@ -172,7 +185,9 @@ def record_from_proto(
         priority=priority,
         findings=tuple(finding_from_proto(f) for f in msg.findings),
         analysis_json=msg.analysis_json,
-        content_sha256=hashlib.sha256(msg.SerializeToString(deterministic=True)).hexdigest(),
+        content_sha256=hashlib.sha256(
+            msg.SerializeToString(deterministic=True)
+        ).hexdigest(),
     )
 
 

@@ -167,10 +167,14 @@ class ReadingService:
         self._ingested = self.metrics.counter(
             "ecg_ingest_records_total", "Submitted records by outcome.", ("outcome",)
         )
-        self.metrics.gauge("ecg_queue_depth", "Unsigned records per priority tier.",
-                           self._collect_depth)
-        self.metrics.gauge("ecg_queue_overdue", "Unsigned records past their deadline.",
-                           self._collect_overdue)
+        self.metrics.gauge(
+            "ecg_queue_depth", "Unsigned records per priority tier.", self._collect_depth
+        )
+        self.metrics.gauge(
+            "ecg_queue_overdue",
+            "Unsigned records past their deadline.",
+            self._collect_overdue,
+        )
 
     def now(self) -> datetime:
         """The service clock."""
@@ -200,8 +204,9 @@ class ReadingService:
         if not token:
             if self._anonymous is not None:
                 return self._anonymous
-            raise AuthenticationError("missing bearer token",
-                                      expected="metadata authorization: Bearer <token>")
+            raise AuthenticationError(
+                "missing bearer token", expected="metadata authorization: Bearer <token>"
+            )
         digest = hash_token(token)
         mono = time.monotonic()
         with self._cache_lock:
@@ -231,14 +236,17 @@ class ReadingService:
         """The county a principal is confined to (None = all, global admin only)."""
         return principal.county_id
 
-    def _check_record_scope(self, principal: Principal, county_id: str, record_id: str) -> None:
+    def _check_record_scope(
+        self, principal: Principal, county_id: str, record_id: str
+    ) -> None:
         scope = self._county_scope(principal)
         if scope is not None and scope != county_id:
-            raise NotFoundError("no such record in this county", field="record_id",
-                                got=record_id)
+            raise NotFoundError(
+                "no such record in this county", field="record_id", got=record_id
+            )
 
     def _site_county(self, site_id: str) -> str | None:
-        """A site's county; cached, since a site never changes county (the store refuses)."""
+        """A site's county; cached, as a site never changes county (the store refuses)."""
         county = self._site_cache.get(site_id)
         if county is None:
             county = self.store.site_county(site_id)
@@ -251,15 +259,22 @@ class ReadingService:
         county = self._site_county(site_id)
         if principal.role is Role.DEVICE and principal.site_id is not None:
             if site_id != principal.site_id:
-                raise PermissionDeniedError("device is bound to another site",
-                                            field="site_id", expected=principal.site_id,
-                                            got=site_id)
+                raise PermissionDeniedError(
+                    "device is bound to another site",
+                    field="site_id",
+                    expected=principal.site_id,
+                    got=site_id,
+                )
         if county is None:
             raise NotFoundError("unknown site", field="site_id", got=site_id)
         scope = self._county_scope(principal)
         if scope is not None and county != scope:
-            raise PermissionDeniedError("site belongs to another county", field="site_id",
-                                        expected=f"a site of {scope}", got=site_id)
+            raise PermissionDeniedError(
+                "site belongs to another county",
+                field="site_id",
+                expected=f"a site of {scope}",
+                got=site_id,
+            )
         return county
 
     # -- ingest --------------------------------------------------------------------------
@@ -278,16 +293,20 @@ class ReadingService:
             now = self.now()
             check_record(record, now)
             if principal.site_id is not None and record.device_id != principal.user_id:
-                raise PermissionDeniedError("device_id is not the caller's device",
-                                            field="device_id", expected=principal.user_id,
-                                            got=record.device_id)
+                raise PermissionDeniedError(
+                    "device_id is not the caller's device",
+                    field="device_id",
+                    expected=principal.user_id,
+                    got=record.device_id,
+                )
             county = self._site_for_submit(principal, record.site_id)
             result = self.store.insert_record(
                 record,
                 county_id=county,
                 tier=tier_of(record.priority),
-                deadline=compute_deadline(record.priority, record.acquired_at, now,
-                                          self.config.deadlines),
+                deadline=compute_deadline(
+                    record.priority, record.acquired_at, now, self.config.deadlines
+                ),
                 received_at=now,
             )
         except Exception:
@@ -311,41 +330,60 @@ class ReadingService:
 
     # -- reading -------------------------------------------------------------------------
 
-    def list_queue(self, principal: Principal, *, limit: int = 100,
-                   include_claimed: bool = False) -> list[QueueEntry]:
+    def list_queue(
+        self, principal: Principal, *, limit: int = 100, include_claimed: bool = False
+    ) -> list[QueueEntry]:
         """The caller's county queue in queue order (``limit`` 1-1000)."""
         self._require(principal, Action.LIST_QUEUE)
         if not 1 <= limit <= 1000:
-            raise InvalidRequestError("limit out of range", field="limit", expected="1-1000",
-                                      got=str(limit))
-        return self.store.list_queue(self._county_scope(principal), self.now(), limit=limit,
-                                     include_claimed=include_claimed)
+            raise InvalidRequestError(
+                "limit out of range", field="limit", expected="1-1000", got=str(limit)
+            )
+        return self.store.list_queue(
+            self._county_scope(principal),
+            self.now(),
+            limit=limit,
+            include_claimed=include_claimed,
+        )
 
-    def claim(self, principal: Principal, record_id: str | None,
-              lease_s: float | None = None) -> QueueEntry:
+    def claim(
+        self, principal: Principal, record_id: str | None, lease_s: float | None = None
+    ) -> QueueEntry:
         """Claim a record (or the most urgent free one) with a lease."""
         self._require(principal, Action.CLAIM)
         lease = self.config.default_lease_s if lease_s is None else lease_s
         if not 10 <= lease <= self.config.max_lease_s:
-            raise InvalidRequestError("lease out of range", field="lease_seconds",
-                                      expected=f"10-{self.config.max_lease_s:g}",
-                                      got=f"{lease:g}")
+            raise InvalidRequestError(
+                "lease out of range",
+                field="lease_seconds",
+                expected=f"10-{self.config.max_lease_s:g}",
+                got=f"{lease:g}",
+            )
         if record_id is not None:
             record_id = check_record_id(record_id)
         county = principal.county_id
         if county is None:  # pragma: no cover - cardiologists always have a county
             raise PermissionDeniedError("claims need a county-scoped reader")
         now = self.now()
-        return self.store.claim(record_id, county_id=county, user_id=principal.user_id,
-                                now=now, lease_until=now + timedelta(seconds=lease))
+        return self.store.claim(
+            record_id,
+            county_id=county,
+            user_id=principal.user_id,
+            now=now,
+            lease_until=now + timedelta(seconds=lease),
+        )
 
     def release(self, principal: Principal, record_id: str) -> None:
         """Give a claim back (admins may force-release anyone's)."""
         self._require(principal, Action.RELEASE)
         record_id = check_record_id(record_id)
-        self.store.release(record_id, county_id=self._county_scope(principal),
-                           user_id=principal.user_id, force=principal.role is Role.ADMIN,
-                           now=self.now())
+        self.store.release(
+            record_id,
+            county_id=self._county_scope(principal),
+            user_id=principal.user_id,
+            force=principal.role is Role.ADMIN,
+            now=self.now(),
+        )
 
     def get_record(self, principal: Principal, record_id: str) -> RecordDetail:
         """A record with waveform, analysis and reports; the view is audited."""
@@ -356,8 +394,13 @@ class ReadingService:
         if detail is None:
             raise NotFoundError("no such record", field="record_id", got=record_id)
         self._check_record_scope(principal, detail.entry.county_id, record_id)
-        self.store.append_audit(user_id=principal.user_id, action=AuditAction.VIEW,
-                                record_id=record_id, detail=principal.role.value, now=now)
+        self.store.append_audit(
+            user_id=principal.user_id,
+            action=AuditAction.VIEW,
+            record_id=record_id,
+            detail=principal.role.value,
+            now=now,
+        )
         return detail
 
     def _record_county(self, principal: Principal, record_id: str) -> None:
@@ -372,24 +415,44 @@ class ReadingService:
         record_id = check_record_id(record_id)
         check_report_draft(draft)
         self._record_county(principal, record_id)
-        report = self.store.sign_report(record_id, signer=principal, draft=draft,
-                                        report_id=str(uuid.uuid4()), now=self.now())
+        report = self.store.sign_report(
+            record_id,
+            signer=principal,
+            draft=draft,
+            report_id=str(uuid.uuid4()),
+            now=self.now(),
+        )
         self._notify_reports()
         return report
 
-    def amend(self, principal: Principal, record_id: str, base_version: int,
-              draft: ReportDraft, reason: str) -> Report:
+    def amend(
+        self,
+        principal: Principal,
+        record_id: str,
+        base_version: int,
+        draft: ReportDraft,
+        reason: str,
+    ) -> Report:
         """Sign a new version on top of ``base_version`` (which must be the latest)."""
         self._require(principal, Action.AMEND)
         record_id = check_record_id(record_id)
         check_report_draft(draft)
         if not reason.strip() or len(reason) > 2000:
-            raise InvalidRequestError("an amendment needs a reason (<= 2000 characters)",
-                                      field="reason", got=str(len(reason)))
+            raise InvalidRequestError(
+                "an amendment needs a reason (<= 2000 characters)",
+                field="reason",
+                got=str(len(reason)),
+            )
         self._record_county(principal, record_id)
-        report = self.store.amend_report(record_id, signer=principal, draft=draft,
-                                         base_version=base_version, reason=reason,
-                                         report_id=str(uuid.uuid4()), now=self.now())
+        report = self.store.amend_report(
+            record_id,
+            signer=principal,
+            draft=draft,
+            base_version=base_version,
+            reason=reason,
+            report_id=str(uuid.uuid4()),
+            now=self.now(),
+        )
         self._notify_reports()
         return report
 
@@ -405,11 +468,14 @@ class ReadingService:
         self._require(principal, Action.SUBSCRIBE_REPORTS)
         check_identifier(site_id, "site_id")
         if cursor < 0:
-            raise InvalidRequestError("cursor must be >= 0", field="cursor", got=str(cursor))
+            raise InvalidRequestError(
+                "cursor must be >= 0", field="cursor", got=str(cursor)
+            )
         self._check_site_scope(principal, site_id)
 
-    def reports_after(self, principal: Principal, site_id: str, cursor: int,
-                      limit: int = 100) -> list[Report]:
+    def reports_after(
+        self, principal: Principal, site_id: str, cursor: int, limit: int = 100
+    ) -> list[Report]:
         """One page of a site's reports after a cursor (authorization included)."""
         self.check_subscribe(principal, site_id, cursor)
         return self.store.reports_after(site_id, cursor, limit=limit)
@@ -430,38 +496,65 @@ class ReadingService:
 
     # -- administration (CLI) ------------------------------------------------------------
 
-    def create_user(self, user_id: str, *, role: Role, name: str, county_id: str | None,
-                    site_id: str | None = None) -> User:
+    def create_user(
+        self,
+        user_id: str,
+        *,
+        role: Role,
+        name: str,
+        county_id: str | None,
+        site_id: str | None = None,
+    ) -> User:
         """Create a user (device, cardiologist, hospital or admin)."""
         check_identifier(user_id, "user_id")
         if role is not Role.ADMIN and county_id is None:
             raise InvalidRequestError("this role needs a county", field="county_id")
         if site_id is not None:
             if role is not Role.DEVICE:
-                raise InvalidRequestError("only devices are bound to a site", field="site_id")
+                raise InvalidRequestError(
+                    "only devices are bound to a site", field="site_id"
+                )
             if self.store.site_county(site_id) != county_id:
-                raise NotFoundError("no such site in the county", field="site_id",
-                                    got=site_id)
-        user = User(user_id=user_id, name=name or user_id, role=role, county_id=county_id,
-                    site_id=site_id, created_at=self.now())
+                raise NotFoundError(
+                    "no such site in the county", field="site_id", got=site_id
+                )
+        user = User(
+            user_id=user_id,
+            name=name or user_id,
+            role=role,
+            county_id=county_id,
+            site_id=site_id,
+            created_at=self.now(),
+        )
         self.store.add_user(user)
         return user
 
-    def issue_token(self, user_id: str, *, label: str = "",
-                    ttl: timedelta | None = None) -> tuple[str, str]:
+    def issue_token(
+        self, user_id: str, *, label: str = "", ttl: timedelta | None = None
+    ) -> tuple[str, str]:
         """A new ``(token_id, token)`` for a user; only the hash is stored."""
         token_id, token = new_token()
         now = self.now()
-        self.store.add_token(token_id, hash_token(token), user_id, label, now,
-                             None if ttl is None else now + ttl)
+        self.store.add_token(
+            token_id,
+            hash_token(token),
+            user_id,
+            label,
+            now,
+            None if ttl is None else now + ttl,
+        )
         return token_id, token
 
     # -- metrics -------------------------------------------------------------------------
 
     def _collect_depth(self) -> list[tuple[str, dict[str, str], float]]:
         stats = self.store.queue_stats(self.now())
-        return [("ecg_queue_depth", {"priority": p.value}, float(stats.depth.get(p, 0)))
-                for p in Priority]
+        return [
+            ("ecg_queue_depth", {"priority": p.value}, float(stats.depth.get(p, 0)))
+            for p in Priority
+        ]
 
     def _collect_overdue(self) -> list[tuple[str, dict[str, str], float]]:
-        return [("ecg_queue_overdue", {}, float(self.store.queue_stats(self.now()).overdue))]
+        return [
+            ("ecg_queue_overdue", {}, float(self.store.queue_stats(self.now()).overdue))
+        ]

@@ -102,7 +102,7 @@ class Patient:
 
 @dataclass(frozen=True, slots=True)
 class StoredWaveform:
-    """The wire waveform kept as received (int16 LE lead-major, maybe zlib); see ecgnet.codec."""
+    """The wire waveform as received (int16 LE, lead-major, maybe zlib): ecgnet.codec."""
 
     fs_hz: float
     leads: tuple[str, ...]

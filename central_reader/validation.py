@@ -10,9 +10,10 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from ecgnet.codec import WaveformError, check_waveform
+
 from central_reader.errors import InvalidRequestError
 from central_reader.types import Finding, NewRecord, ReportDraft
-from ecgnet.codec import WaveformError, check_waveform
 
 __all__ = [
     "MAX_ANALYSIS_JSON_BYTES",
@@ -30,14 +31,22 @@ MAX_CONCLUSION = 4_000
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 EARLIEST_ACQUISITION = datetime(2000, 1, 1, tzinfo=UTC)
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-_FIELD_LIMITS = {"code": 64, "label_en": 256, "label_zh": 256, "source": 128, "detail": 1024}
+_FIELD_LIMITS = {
+    "code": 64,
+    "label_en": 256,
+    "label_zh": 256,
+    "source": 128,
+    "detail": 1024,
+}
 
 
 def check_identifier(value: str, field: str) -> str:
-    """Site, device, user and county ids: 1-64 of ``[A-Za-z0-9._:-]``, starting alphanumeric."""
+    """Site, device, user, county ids: 1-64 of ``[A-Za-z0-9._:-]``, alphanumeric first."""
     if not _IDENT.match(value):
         raise InvalidRequestError(
-            "bad identifier", field=field, expected="1-64 of [A-Za-z0-9._:-]",
+            "bad identifier",
+            field=field,
+            expected="1-64 of [A-Za-z0-9._:-]",
             got=repr(value[:80]),
         )
     return value
@@ -50,28 +59,40 @@ def check_record_id(value: str, field: str = "record_id") -> str:
     except (ValueError, AttributeError, TypeError):
         parsed = None
     if parsed is None or str(parsed) != value.lower():
-        raise InvalidRequestError("not a UUID", field=field, expected="a UUID string",
-                                  got=repr(value[:80]))
+        raise InvalidRequestError(
+            "not a UUID", field=field, expected="a UUID string", got=repr(value[:80])
+        )
     return str(parsed)
 
 
 def _check_findings(findings: tuple[Finding, ...], field: str) -> None:
     if len(findings) > MAX_FINDINGS:
-        raise InvalidRequestError("too many findings", field=field,
-                                  expected=f"<= {MAX_FINDINGS}", got=str(len(findings)))
+        raise InvalidRequestError(
+            "too many findings",
+            field=field,
+            expected=f"<= {MAX_FINDINGS}",
+            got=str(len(findings)),
+        )
     for i, finding in enumerate(findings):
         if not finding.code:
             raise InvalidRequestError("finding without a code", field=f"{field}[{i}].code")
         for name, limit in _FIELD_LIMITS.items():
             value = getattr(finding, name)
             if len(value) > limit:
-                raise InvalidRequestError("text too long", field=f"{field}[{i}].{name}",
-                                          expected=f"<= {limit} characters", got=str(len(value)))
+                raise InvalidRequestError(
+                    "text too long",
+                    field=f"{field}[{i}].{name}",
+                    expected=f"<= {limit} characters",
+                    got=str(len(value)),
+                )
         p = finding.probability
         if p is not None and not 0.0 <= p <= 1.0:
-            raise InvalidRequestError("probability out of range",
-                                      field=f"{field}[{i}].probability",
-                                      expected="0-1", got=repr(p))
+            raise InvalidRequestError(
+                "probability out of range",
+                field=f"{field}[{i}].probability",
+                expected="0-1",
+                got=repr(p),
+            )
 
 
 def check_record(record: NewRecord, now: datetime) -> None:
@@ -85,36 +106,54 @@ def check_record(record: NewRecord, now: datetime) -> None:
     check_record_id(record.record_id)
     check_identifier(record.site_id, "site_id")
     check_identifier(record.device_id, "device_id")
-    if record.acquired_at > now + MAX_CLOCK_SKEW or record.acquired_at < EARLIEST_ACQUISITION:
+    if (
+        record.acquired_at > now + MAX_CLOCK_SKEW
+        or record.acquired_at < EARLIEST_ACQUISITION
+    ):
         raise InvalidRequestError(
-            "acquisition time implausible", field="acquired_at",
+            "acquisition time implausible",
+            field="acquired_at",
             expected=f"between 2000-01-01 and now + {MAX_CLOCK_SKEW}",
             got=record.acquired_at.isoformat(),
         )
     patient = record.patient
     if len(patient.pseudo_id) > 64:
-        raise InvalidRequestError("pseudonymous id too long", field="patient.pseudo_id",
-                                  expected="<= 64 characters", got=str(len(patient.pseudo_id)))
+        raise InvalidRequestError(
+            "pseudonymous id too long",
+            field="patient.pseudo_id",
+            expected="<= 64 characters",
+            got=str(len(patient.pseudo_id)),
+        )
     if patient.age_years is not None and not 0 <= patient.age_years <= 130:
-        raise InvalidRequestError("age out of range", field="patient.age_years",
-                                  expected="0-130", got=str(patient.age_years))
+        raise InvalidRequestError(
+            "age out of range",
+            field="patient.age_years",
+            expected="0-130",
+            got=str(patient.age_years),
+        )
     _check_findings(record.findings, "findings")
     if len(record.analysis_json.encode("utf-8")) > MAX_ANALYSIS_JSON_BYTES:
-        raise InvalidRequestError("analysis too large", field="analysis_json",
-                                  expected=f"<= {MAX_ANALYSIS_JSON_BYTES} bytes")
+        raise InvalidRequestError(
+            "analysis too large",
+            field="analysis_json",
+            expected=f"<= {MAX_ANALYSIS_JSON_BYTES} bytes",
+        )
     if record.analysis_json:
         try:
             parsed = json.loads(record.analysis_json)
         except ValueError as exc:
             raise InvalidRequestError(f"not JSON ({exc})", field="analysis_json") from None
         if not isinstance(parsed, dict):
-            raise InvalidRequestError("must be a JSON object", field="analysis_json",
-                                      got=type(parsed).__name__)
+            raise InvalidRequestError(
+                "must be a JSON object", field="analysis_json", got=type(parsed).__name__
+            )
     try:
         check_waveform(record.waveform)  # type: ignore[arg-type]
     except WaveformError as exc:
         raise InvalidRequestError(
-            exc.message, field=f"waveform.{exc.field}", expected=exc.expected or None,
+            exc.message,
+            field=f"waveform.{exc.field}",
+            expected=exc.expected or None,
             got=exc.got or None,
         ) from None
 
@@ -124,9 +163,17 @@ def check_report_draft(draft: ReportDraft) -> None:
     if not draft.conclusion.strip():
         raise InvalidRequestError("a signed report needs a conclusion", field="conclusion")
     if len(draft.conclusion) > MAX_CONCLUSION:
-        raise InvalidRequestError("conclusion too long", field="conclusion",
-                                  expected=f"<= {MAX_CONCLUSION}", got=str(len(draft.conclusion)))
+        raise InvalidRequestError(
+            "conclusion too long",
+            field="conclusion",
+            expected=f"<= {MAX_CONCLUSION}",
+            got=str(len(draft.conclusion)),
+        )
     if len(draft.free_text) > MAX_TEXT:
-        raise InvalidRequestError("free text too long", field="free_text",
-                                  expected=f"<= {MAX_TEXT}", got=str(len(draft.free_text)))
+        raise InvalidRequestError(
+            "free text too long",
+            field="free_text",
+            expected=f"<= {MAX_TEXT}",
+            got=str(len(draft.free_text)),
+        )
     _check_findings(draft.findings, "findings")

@@ -203,11 +203,25 @@ _BATCHER_LOCK = threading.Lock()
 class _PendingInsert:
     """One ``insert_record`` call waiting for its group commit."""
 
-    __slots__ = ("county_id", "deadline", "done", "error", "received_at", "record", "result",
-                 "tier")
+    __slots__ = (
+        "county_id",
+        "deadline",
+        "done",
+        "error",
+        "received_at",
+        "record",
+        "result",
+        "tier",
+    )
 
-    def __init__(self, record: NewRecord, county_id: str, tier: int, deadline: datetime,
-                 received_at: datetime) -> None:
+    def __init__(
+        self,
+        record: NewRecord,
+        county_id: str,
+        tier: int,
+        deadline: datetime,
+        received_at: datetime,
+    ) -> None:
         self.record = record
         self.county_id = county_id
         self.tier = tier
@@ -270,8 +284,11 @@ class _IngestBatcher:
             if len(batch) == 1:
                 item = batch[0]
                 item.result = None
-                item.error = (exc if isinstance(exc, ReaderError)
-                              else StoreUnavailableError(f"ingest commit failed: {exc}"))
+                item.error = (
+                    exc
+                    if isinstance(exc, ReaderError)
+                    else StoreUnavailableError(f"ingest commit failed: {exc}")
+                )
                 item.done.set()
                 return
             for item in batch:
@@ -406,7 +423,8 @@ class SqlStore(ReadingStore):
     def revoke_token(self, token_id: str, now: datetime) -> bool:
         with self._tx(write=True) as tx:
             n = tx.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                "UPDATE tokens SET revoked_at = ?"
+                " WHERE token_id = ? AND revoked_at IS NULL",
                 (to_us(now), token_id),
             )
         return n == 1
@@ -698,7 +716,8 @@ class SqlStore(ReadingStore):
             if row is None:
                 return None
             reports = tx.all(
-                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE record_id = ? ORDER BY version",
+                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE record_id = ?"
+                " ORDER BY version",
                 (record_id,),
             )
             prev = None
@@ -943,7 +962,7 @@ class SqlStore(ReadingStore):
                 " FROM records WHERE signed = 0 GROUP BY priority",
                 (to_us(now),),
             )
-        depth = {p: 0 for p in Priority}
+        depth = dict.fromkeys(Priority, 0)
         overdue = 0
         for r in rows:
             depth[Priority(r["priority"])] = int(r["n"])

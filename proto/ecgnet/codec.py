@@ -276,5 +276,7 @@ def decode_waveform(waveform: Waveform) -> tuple[NDArray[np.float64], float, lis
     raw = check_waveform(waveform)
     leads = list(waveform.leads)
     counts = np.frombuffer(raw, dtype="<i2").reshape(len(leads), int(waveform.n_samples))
-    signal = np.ascontiguousarray(counts, dtype=np.float64) / float(waveform.gain_counts_per_mv)
+    signal = np.ascontiguousarray(counts, dtype=np.float64) / float(
+        waveform.gain_counts_per_mv
+    )
     return signal, float(waveform.fs_hz), leads

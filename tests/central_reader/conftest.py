@@ -103,8 +103,9 @@ def seed_directory(store: ReadingStore, service: ReadingService) -> dict[str, st
     ]
     tokens = {}
     for user_id, role, county, site, name in users:
-        service.create_user(user_id, role=role, name=f"Dr {user_id}", county_id=county,
-                            site_id=site)
+        service.create_user(
+            user_id, role=role, name=f"Dr {user_id}", county_id=county, site_id=site
+        )
         tokens[name] = service.issue_token(user_id)[1]
     return tokens
 

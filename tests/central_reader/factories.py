@@ -32,9 +32,15 @@ def signal(n: int = 1000, seed: int = 0) -> np.ndarray:
 
 
 def finding(code: str = "STEMI", priority: Priority = Priority.CRITICAL) -> Finding:
-    return Finding(code=code, label_en=code, label_zh="急性心梗", priority=priority,
-                   source="rules:test", probability=0.9 if code == "STEMI" else None,
-                   detail="ST elevation V2-V4")
+    return Finding(
+        code=code,
+        label_en=code,
+        label_zh="急性心梗",
+        priority=priority,
+        source="rules:test",
+        probability=0.9 if code == "STEMI" else None,
+        detail="ST elevation V2-V4",
+    )
 
 
 def submit_request(
@@ -54,8 +60,9 @@ def submit_request(
         site_id=site_id,
         device_id=device_id,
         acquired_at=serde.timestamp_from_datetime(acquired_at),
-        patient=common_pb2.Patient(pseudo_id=patient_id, age_years=61,
-                                   sex=common_pb2.SEX_MALE),
+        patient=common_pb2.Patient(
+            pseudo_id=patient_id, age_years=61, sex=common_pb2.SEX_MALE
+        ),
         waveform=encode_waveform(signal(n, seed), 500.0, LEADS12),
         priority=serde.priority_to_proto(priority),
         findings=[serde.finding_to_proto(finding(c, priority)) for c in codes],
@@ -74,9 +81,15 @@ def new_record(
     patient_id: str = "p-001",
     seed: int = 0,
 ) -> NewRecord:
-    req = submit_request(record_id=record_id, site_id=site_id, device_id=device_id,
-                         priority=priority, acquired_at=acquired_at, patient_id=patient_id,
-                         seed=seed)
+    req = submit_request(
+        record_id=record_id,
+        site_id=site_id,
+        device_id=device_id,
+        priority=priority,
+        acquired_at=acquired_at,
+        patient_id=patient_id,
+        seed=seed,
+    )
     return serde.record_from_proto(req)
 
 
@@ -84,8 +97,11 @@ def with_content(record: NewRecord, text: str) -> NewRecord:
     """The same record id with other content."""
     from dataclasses import replace
 
-    return replace(record, analysis_json=json.dumps({"x": text}),
-                   content_sha256=hashlib.sha256(text.encode()).hexdigest())
+    return replace(
+        record,
+        analysis_json=json.dumps({"x": text}),
+        content_sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
 
 
 class Clock:

@@ -29,10 +29,22 @@ class ServeProcess:
         self._ready = threading.Event()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [str(BIN / "ecg-central"), "serve", "--db", db, "--listen",
-             f"127.0.0.1:{self.port}", "--http", f"127.0.0.1:{self.http_port}", "--insecure",
-             *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+            [
+                str(BIN / "ecg-central"),
+                "serve",
+                "--db",
+                db,
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--http",
+                f"127.0.0.1:{self.http_port}",
+                "--insecure",
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

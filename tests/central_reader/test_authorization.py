@@ -1,4 +1,4 @@
-"""Authorization matrix: every role x every RPC through the real gRPC server, plus scopes."""
+"""Authorization matrix: every role x every RPC through the real gRPC server; scopes."""
 
 from __future__ import annotations
 
@@ -29,8 +29,16 @@ CALLERS = {
     "admin-a": Role.ADMIN,
     "admin": Role.ADMIN,
 }
-RPCS = ["Submit", "ListQueue", "Claim", "Release", "GetRecord", "SignReport", "AmendReport",
-        "Subscribe"]
+RPCS = [
+    "Submit",
+    "ListQueue",
+    "Claim",
+    "Release",
+    "GetRecord",
+    "SignReport",
+    "AmendReport",
+    "Subscribe",
+]
 ACTION_OF = {
     "Submit": Action.SUBMIT,
     "ListQueue": Action.LIST_QUEUE,
@@ -68,28 +76,49 @@ def _prepare(c: Central, rpc: str, caller: str) -> Callable[[], object]:
     ingest.Submit(req, metadata=c.md("device-a"), timeout=10)
     rid = req.record_id
     if rpc in ("Release", "SignReport", "AmendReport", "Subscribe"):
-        reading.Claim(reading_pb2.ClaimRequest(record_id=rid), metadata=c.md("reader-a"),
-                      timeout=10)
+        reading.Claim(
+            reading_pb2.ClaimRequest(record_id=rid), metadata=c.md("reader-a"), timeout=10
+        )
     if rpc in ("AmendReport", "Subscribe"):
-        reading.SignReport(reading_pb2.SignReportRequest(record_id=rid, conclusion="ok"),
-                           metadata=c.md("reader-a"), timeout=10)
+        reading.SignReport(
+            reading_pb2.SignReportRequest(record_id=rid, conclusion="ok"),
+            metadata=c.md("reader-a"),
+            timeout=10,
+        )
     calls: dict[str, Callable[[], object]] = {
-        "ListQueue": lambda: reading.ListQueue(reading_pb2.ListQueueRequest(), metadata=md,
-                                               timeout=10),
-        "Claim": lambda: reading.Claim(reading_pb2.ClaimRequest(record_id=rid), metadata=md,
-                                       timeout=10),
-        "Release": lambda: reading.Release(reading_pb2.ReleaseRequest(record_id=rid),
-                                           metadata=md, timeout=10),
-        "GetRecord": lambda: reading.GetRecord(reading_pb2.GetRecordRequest(record_id=rid),
-                                               metadata=md, timeout=10),
+        "ListQueue": lambda: reading.ListQueue(
+            reading_pb2.ListQueueRequest(), metadata=md, timeout=10
+        ),
+        "Claim": lambda: reading.Claim(
+            reading_pb2.ClaimRequest(record_id=rid), metadata=md, timeout=10
+        ),
+        "Release": lambda: reading.Release(
+            reading_pb2.ReleaseRequest(record_id=rid), metadata=md, timeout=10
+        ),
+        "GetRecord": lambda: reading.GetRecord(
+            reading_pb2.GetRecordRequest(record_id=rid), metadata=md, timeout=10
+        ),
         "SignReport": lambda: reading.SignReport(
-            reading_pb2.SignReportRequest(record_id=rid, conclusion="ok"), metadata=md,
-            timeout=10),
+            reading_pb2.SignReportRequest(record_id=rid, conclusion="ok"),
+            metadata=md,
+            timeout=10,
+        ),
         "AmendReport": lambda: reading.AmendReport(
-            reading_pb2.AmendReportRequest(record_id=rid, base_version=1, conclusion="ok2",
-                                           reason="typo"), metadata=md, timeout=10),
-        "Subscribe": lambda: next(iter(reports.Subscribe(
-            reports_pb2.SubscribeReportsRequest(site_id="site-a1"), metadata=md, timeout=10))),
+            reading_pb2.AmendReportRequest(
+                record_id=rid, base_version=1, conclusion="ok2", reason="typo"
+            ),
+            metadata=md,
+            timeout=10,
+        ),
+        "Subscribe": lambda: next(
+            iter(
+                reports.Subscribe(
+                    reports_pb2.SubscribeReportsRequest(site_id="site-a1"),
+                    metadata=md,
+                    timeout=10,
+                )
+            )
+        ),
     }
     return calls[rpc]
 
@@ -136,11 +165,14 @@ def _prepare_sign(c: Central, caller: str) -> Callable[[], object]:
     reading = reading_pb2_grpc.ReadingStub(c.channel)
     req = submit_request()
     ingest_pb2_grpc.IngestStub(c.channel).Submit(req, metadata=c.md("device-a"), timeout=10)
-    reading.Claim(reading_pb2.ClaimRequest(record_id=req.record_id), metadata=c.md(caller),
-                  timeout=10)
+    reading.Claim(
+        reading_pb2.ClaimRequest(record_id=req.record_id), metadata=c.md(caller), timeout=10
+    )
     return lambda: reading.SignReport(
         reading_pb2.SignReportRequest(record_id=req.record_id, conclusion="ok"),
-        metadata=c.md(caller), timeout=10)
+        metadata=c.md(caller),
+        timeout=10,
+    )
 
 
 def test_county_isolation(central: Central) -> None:
@@ -151,32 +183,56 @@ def test_county_isolation(central: Central) -> None:
     req = submit_request()
     ingest.Submit(req, metadata=c.md("device-a"), timeout=10)
     rid = req.record_id
-    queue_b = reading.ListQueue(reading_pb2.ListQueueRequest(), metadata=c.md("reader-b"),
-                                timeout=10).items
+    queue_b = reading.ListQueue(
+        reading_pb2.ListQueueRequest(), metadata=c.md("reader-b"), timeout=10
+    ).items
     assert list(queue_b) == [], f"county B sees county A: {queue_b}"
-    queue_all = reading.ListQueue(reading_pb2.ListQueueRequest(), metadata=c.md("admin"),
-                                  timeout=10).items
+    queue_all = reading.ListQueue(
+        reading_pb2.ListQueueRequest(), metadata=c.md("admin"), timeout=10
+    ).items
     assert [i.record_id for i in queue_all] == [rid], "global admin misses a county"
     for call in (
-        lambda: reading.GetRecord(reading_pb2.GetRecordRequest(record_id=rid),
-                                  metadata=c.md("reader-b"), timeout=10),
-        lambda: reading.Claim(reading_pb2.ClaimRequest(record_id=rid),
-                              metadata=c.md("reader-b"), timeout=10),
-        lambda: reading.Claim(reading_pb2.ClaimRequest(), metadata=c.md("reader-b"),
-                              timeout=10),
+        lambda: reading.GetRecord(
+            reading_pb2.GetRecordRequest(record_id=rid),
+            metadata=c.md("reader-b"),
+            timeout=10,
+        ),
+        lambda: reading.Claim(
+            reading_pb2.ClaimRequest(record_id=rid), metadata=c.md("reader-b"), timeout=10
+        ),
+        lambda: reading.Claim(
+            reading_pb2.ClaimRequest(), metadata=c.md("reader-b"), timeout=10
+        ),
     ):
         with pytest.raises(grpc.RpcError) as info:
             call()
         assert info.value.code() is grpc.StatusCode.NOT_FOUND, f"{info.value}"
     with pytest.raises(grpc.RpcError) as info:
-        next(iter(reports.Subscribe(reports_pb2.SubscribeReportsRequest(site_id="site-a1"),
-                                    metadata=c.md("reader-b"), timeout=10)))
+        next(
+            iter(
+                reports.Subscribe(
+                    reports_pb2.SubscribeReportsRequest(site_id="site-a1"),
+                    metadata=c.md("reader-b"),
+                    timeout=10,
+                )
+            )
+        )
     assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED, f"{info.value}"
     with pytest.raises(grpc.RpcError) as info:
-        next(iter(reports.Subscribe(reports_pb2.SubscribeReportsRequest(site_id="site-a2"),
-                                    metadata=c.md("device-a"), timeout=10)))
-    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED, "device read another site"
+        next(
+            iter(
+                reports.Subscribe(
+                    reports_pb2.SubscribeReportsRequest(site_id="site-a2"),
+                    metadata=c.md("device-a"),
+                    timeout=10,
+                )
+            )
+        )
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED, (
+        "device read another site"
+    )
     with pytest.raises(grpc.RpcError) as info:
-        ingest.Submit(submit_request(device_id="dev-b1"), metadata=c.md("device-b"),
-                      timeout=10)
+        ingest.Submit(
+            submit_request(device_id="dev-b1"), metadata=c.md("device-b"), timeout=10
+        )
     assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED, f"{info.value}"

@@ -31,8 +31,11 @@ from tests.central_reader.factories import signal, submit_request
 
 
 def _stubs(c: Central):  # type: ignore[no-untyped-def]
-    return (ingest_pb2_grpc.IngestStub(c.channel), reading_pb2_grpc.ReadingStub(c.channel),
-            reports_pb2_grpc.ReportsStub(c.channel))
+    return (
+        ingest_pb2_grpc.IngestStub(c.channel),
+        reading_pb2_grpc.ReadingStub(c.channel),
+        reports_pb2_grpc.ReportsStub(c.channel),
+    )
 
 
 def _code(call, *args, **kw) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
@@ -65,20 +68,31 @@ def test_full_reading_flow_and_report_stream(central: Central) -> None:
     stemi = submit_request(codes=("STEMI",), priority=Priority.CRITICAL)
     for req in (routine, stemi):
         ingest.Submit(req, metadata=central.md("device-a"), timeout=10)
-    items = reading.ListQueue(reading_pb2.ListQueueRequest(), metadata=central.md("reader-a"),
-                              timeout=10).items
+    items = reading.ListQueue(
+        reading_pb2.ListQueueRequest(), metadata=central.md("reader-a"), timeout=10
+    ).items
     assert [i.record_id for i in items] == [stemi.record_id, routine.record_id], f"{items}"
     assert items[0].priority == common_pb2.PRIORITY_CRITICAL and not items[0].overdue
     assert items[0].findings[0].code == "STEMI"
-    claimed = reading.Claim(reading_pb2.ClaimRequest(), metadata=central.md("reader-a"),
-                            timeout=10).item
+    claimed = reading.Claim(
+        reading_pb2.ClaimRequest(), metadata=central.md("reader-a"), timeout=10
+    ).item
     assert claimed.record_id == stemi.record_id, "claim did not take the most urgent"
-    assert claimed.status == reading_pb2.RECORD_STATUS_CLAIMED and claimed.claimed_by == "dr-a"
-    code = _code(reading.Claim, reading_pb2.ClaimRequest(record_id=stemi.record_id),
-                 metadata=central.md("reader-a2"), timeout=10)
+    assert (
+        claimed.status == reading_pb2.RECORD_STATUS_CLAIMED and claimed.claimed_by == "dr-a"
+    )
+    code = _code(
+        reading.Claim,
+        reading_pb2.ClaimRequest(record_id=stemi.record_id),
+        metadata=central.md("reader-a2"),
+        timeout=10,
+    )
     assert code is grpc.StatusCode.FAILED_PRECONDITION, f"{code}"
-    rec = reading.GetRecord(reading_pb2.GetRecordRequest(record_id=stemi.record_id),
-                            metadata=central.md("reader-a"), timeout=10).record
+    rec = reading.GetRecord(
+        reading_pb2.GetRecordRequest(record_id=stemi.record_id),
+        metadata=central.md("reader-a"),
+        timeout=10,
+    ).record
     sig, fs, leads = decode_waveform(rec.waveform)
     assert fs == 500.0 and len(leads) == 12
     assert np.max(np.abs(sig - signal(1000, 0))) <= 0.0005 + 1e-9, "waveform changed"
@@ -86,8 +100,11 @@ def test_full_reading_flow_and_report_stream(central: Central) -> None:
 
     received: list[reports_pb2.ReportEvent] = []
     got_two = threading.Event()
-    stream = reports.Subscribe(reports_pb2.SubscribeReportsRequest(site_id="site-a1"),
-                               metadata=central.md("device-a"), timeout=20)
+    stream = reports.Subscribe(
+        reports_pb2.SubscribeReportsRequest(site_id="site-a1"),
+        metadata=central.md("device-a"),
+        timeout=20,
+    )
 
     def consume() -> None:
         try:
@@ -101,14 +118,25 @@ def test_full_reading_flow_and_report_stream(central: Central) -> None:
     consumer = threading.Thread(target=consume)
     consumer.start()
     sign = reading.SignReport(
-        reading_pb2.SignReportRequest(record_id=stemi.record_id, conclusion="Anterior STEMI",
-                                      findings=[rec.item.findings[0]]),
-        metadata=central.md("reader-a"), timeout=10).report
+        reading_pb2.SignReportRequest(
+            record_id=stemi.record_id,
+            conclusion="Anterior STEMI",
+            findings=[rec.item.findings[0]],
+        ),
+        metadata=central.md("reader-a"),
+        timeout=10,
+    ).report
     assert sign.version == 1 and sign.signed_by == "dr-a" and sign.cursor > 0, f"{sign}"
     amended = reading.AmendReport(
-        reading_pb2.AmendReportRequest(record_id=stemi.record_id, base_version=1,
-                                       conclusion="Inferior STEMI", reason="lead mix-up"),
-        metadata=central.md("reader-a2"), timeout=10).report
+        reading_pb2.AmendReportRequest(
+            record_id=stemi.record_id,
+            base_version=1,
+            conclusion="Inferior STEMI",
+            reason="lead mix-up",
+        ),
+        metadata=central.md("reader-a2"),
+        timeout=10,
+    ).report
     assert amended.version == 2 and amended.signed_by == "dr-a2"
     assert got_two.wait(10), f"stream delivered {len(received)} of 2 reports"
     stream.cancel()
@@ -118,58 +146,94 @@ def test_full_reading_flow_and_report_stream(central: Central) -> None:
     # resume from the first cursor: only version 2 again
     resumed = reports.Subscribe(
         reports_pb2.SubscribeReportsRequest(site_id="site-a1", cursor=received[0].cursor),
-        metadata=central.md("device-a"), timeout=3)
+        metadata=central.md("device-a"),
+        timeout=3,
+    )
     first = next(iter(resumed))
     resumed.cancel()
     assert first.report.version == 2, f"{first}"
-    code = _code(reading.AmendReport, reading_pb2.AmendReportRequest(
-        record_id=stemi.record_id, base_version=1, conclusion="x", reason="y"),
-        metadata=central.md("reader-a"), timeout=10)
+    code = _code(
+        reading.AmendReport,
+        reading_pb2.AmendReportRequest(
+            record_id=stemi.record_id, base_version=1, conclusion="x", reason="y"
+        ),
+        metadata=central.md("reader-a"),
+        timeout=10,
+    )
     assert code is grpc.StatusCode.FAILED_PRECONDITION, "stale base_version accepted"
     actions = [e.action for e in central.service.store.list_audit(stemi.record_id)]
-    assert actions == [AuditAction.INGEST, AuditAction.CLAIM, AuditAction.VIEW,
-                       AuditAction.SIGN, AuditAction.AMEND], f"{actions}"
+    assert actions == [
+        AuditAction.INGEST,
+        AuditAction.CLAIM,
+        AuditAction.VIEW,
+        AuditAction.SIGN,
+        AuditAction.AMEND,
+    ], f"{actions}"
 
 
 def test_lease_expiry_and_release(central: Central) -> None:
     ingest, reading, _ = _stubs(central)
     req = submit_request()
     ingest.Submit(req, metadata=central.md("device-a"), timeout=10)
-    reading.Claim(reading_pb2.ClaimRequest(record_id=req.record_id, lease_seconds=60),
-                  metadata=central.md("reader-a"), timeout=10)
+    reading.Claim(
+        reading_pb2.ClaimRequest(record_id=req.record_id, lease_seconds=60),
+        metadata=central.md("reader-a"),
+        timeout=10,
+    )
     central.clock.advance(61)
-    taken = reading.Claim(reading_pb2.ClaimRequest(), metadata=central.md("reader-a2"),
-                          timeout=10).item
+    taken = reading.Claim(
+        reading_pb2.ClaimRequest(), metadata=central.md("reader-a2"), timeout=10
+    ).item
     assert taken.record_id == req.record_id and taken.claimed_by == "dr-a2", f"{taken}"
-    code = _code(reading.Release, reading_pb2.ReleaseRequest(record_id=req.record_id),
-                 metadata=central.md("reader-a"), timeout=10)
+    code = _code(
+        reading.Release,
+        reading_pb2.ReleaseRequest(record_id=req.record_id),
+        metadata=central.md("reader-a"),
+        timeout=10,
+    )
     assert code is grpc.StatusCode.FAILED_PRECONDITION, f"{code}"
-    reading.Release(reading_pb2.ReleaseRequest(record_id=req.record_id),
-                    metadata=central.md("reader-a2"), timeout=10)
-    code = _code(reading.SignReport, reading_pb2.SignReportRequest(
-        record_id=req.record_id, conclusion="ok"), metadata=central.md("reader-a2"), timeout=10)
+    reading.Release(
+        reading_pb2.ReleaseRequest(record_id=req.record_id),
+        metadata=central.md("reader-a2"),
+        timeout=10,
+    )
+    code = _code(
+        reading.SignReport,
+        reading_pb2.SignReportRequest(record_id=req.record_id, conclusion="ok"),
+        metadata=central.md("reader-a2"),
+        timeout=10,
+    )
     assert code is grpc.StatusCode.FAILED_PRECONDITION, "signed without a claim"
 
 
 def test_overdue_is_flagged(central: Central) -> None:
     ingest, reading, _ = _stubs(central)
-    req = submit_request(priority=Priority.CRITICAL, codes=("STEMI",),
-                         acquired_at=central.clock() - timedelta(minutes=11))
+    req = submit_request(
+        priority=Priority.CRITICAL,
+        codes=("STEMI",),
+        acquired_at=central.clock() - timedelta(minutes=11),
+    )
     ingest.Submit(req, metadata=central.md("device-a"), timeout=10)
-    item = reading.ListQueue(reading_pb2.ListQueueRequest(), metadata=central.md("reader-a"),
-                             timeout=10).items[0]
+    item = reading.ListQueue(
+        reading_pb2.ListQueueRequest(), metadata=central.md("reader-a"), timeout=10
+    ).items[0]
     assert item.overdue, "critical record acquired 11 min ago is not overdue"
 
 
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
-        (lambda r: setattr(r.waveform, "n_samples", r.waveform.n_samples + 7), "waveform.samples"),
+        (
+            lambda r: setattr(r.waveform, "n_samples", r.waveform.n_samples + 7),
+            "waveform.samples",
+        ),
         (lambda r: setattr(r.waveform, "fs_hz", 20.0), "waveform.fs_hz"),
         (lambda r: r.waveform.ClearField("leads"), "waveform.leads"),
         (lambda r: r.waveform.leads.extend([f"X{i}" for i in range(10)]), "waveform.leads"),
-        (lambda r: setattr(r.waveform, "samples", zlib.compress(bytes(50_000_000), 9)),
-         "waveform.samples"),
+        (
+            lambda r: setattr(r.waveform, "samples", zlib.compress(bytes(50_000_000), 9)),
+            "waveform.samples",
+        ),
         (lambda r: setattr(r, "record_id", "not-a-uuid"), "record_id"),
         (lambda r: setattr(r, "priority", common_pb2.PRIORITY_UNSPECIFIED), "priority"),
         (lambda r: r.ClearField("waveform"), "waveform"),
@@ -195,42 +259,74 @@ def test_oversized_message_is_refused(central: Central) -> None:
     req.waveform.compressed = False
     channel = grpc.insecure_channel(
         f"127.0.0.1:{central.server.port}",
-        options=[("grpc.max_send_message_length", 64 * 1024 * 1024)])
+        options=[("grpc.max_send_message_length", 64 * 1024 * 1024)],
+    )
     with pytest.raises(grpc.RpcError) as info:
-        ingest_pb2_grpc.IngestStub(channel).Submit(req, metadata=central.md("device-a"),
-                                                   timeout=20)
+        ingest_pb2_grpc.IngestStub(channel).Submit(
+            req, metadata=central.md("device-a"), timeout=20
+        )
     channel.close()
     assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, f"{info.value}"
 
 
 def test_authentication(central: Central) -> None:
     ingest, reading, _ = _stubs(central)
-    assert _code(reading.ListQueue, reading_pb2.ListQueueRequest(),
-                 timeout=10) is grpc.StatusCode.UNAUTHENTICATED
-    assert _code(reading.ListQueue, reading_pb2.ListQueueRequest(),
-                 metadata=(("authorization", "Bearer ecgt_000000000000_forged"),),
-                 timeout=10) is grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        _code(reading.ListQueue, reading_pb2.ListQueueRequest(), timeout=10)
+        is grpc.StatusCode.UNAUTHENTICATED
+    )
+    assert (
+        _code(
+            reading.ListQueue,
+            reading_pb2.ListQueueRequest(),
+            metadata=(("authorization", "Bearer ecgt_000000000000_forged"),),
+            timeout=10,
+        )
+        is grpc.StatusCode.UNAUTHENTICATED
+    )
     token_id = central.service.store.list_tokens("dr-b")[0].token_id
     central.service.store.revoke_token(token_id, central.clock())
     central.service._token_cache.clear()  # the cache TTL would otherwise apply
-    assert _code(reading.ListQueue, reading_pb2.ListQueueRequest(),
-                 metadata=central.md("reader-b"), timeout=10) is grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        _code(
+            reading.ListQueue,
+            reading_pb2.ListQueueRequest(),
+            metadata=central.md("reader-b"),
+            timeout=10,
+        )
+        is grpc.StatusCode.UNAUTHENTICATED
+    )
 
 
 def test_device_bound_to_site(central: Central) -> None:
     ingest, _, _ = _stubs(central)
-    code = _code(ingest.Submit, submit_request(site_id="site-a2"),
-                 metadata=central.md("device-a"), timeout=10)
+    code = _code(
+        ingest.Submit,
+        submit_request(site_id="site-a2"),
+        metadata=central.md("device-a"),
+        timeout=10,
+    )
     assert code is grpc.StatusCode.PERMISSION_DENIED, f"{code}"
-    code = _code(ingest.Submit, submit_request(device_id="someone-else"),
-                 metadata=central.md("device-a"), timeout=10)
+    code = _code(
+        ingest.Submit,
+        submit_request(device_id="someone-else"),
+        metadata=central.md("device-a"),
+        timeout=10,
+    )
     assert code is grpc.StatusCode.PERMISSION_DENIED, f"{code}"
     # a county gateway may submit for any site of its county, any cart id
-    ok = ingest.Submit(submit_request(site_id="site-a2", device_id="cart-9"),
-                       metadata=central.md("gateway-a"), timeout=10)
+    ok = ingest.Submit(
+        submit_request(site_id="site-a2", device_id="cart-9"),
+        metadata=central.md("gateway-a"),
+        timeout=10,
+    )
     assert not ok.duplicate
-    code = _code(ingest.Submit, submit_request(site_id="site-b1", device_id="cart-9"),
-                 metadata=central.md("gateway-a"), timeout=10)
+    code = _code(
+        ingest.Submit,
+        submit_request(site_id="site-b1", device_id="cart-9"),
+        metadata=central.md("gateway-a"),
+        timeout=10,
+    )
     assert code is grpc.StatusCode.PERMISSION_DENIED, f"{code}"
 
 
@@ -241,24 +337,39 @@ def test_health_and_reflection(central: Central) -> None:
         assert status == health_pb2.HealthCheckResponse.SERVING, f"{name}: {status}"
     stub = reflection_pb2_grpc.ServerReflectionStub(central.channel)
     responses = stub.ServerReflectionInfo(
-        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+    )
     names = {s.name for r in responses for s in r.list_services_response.service}
-    assert {"ecgnet.v1.Ingest", "ecgnet.v1.Reading", "ecgnet.v1.Reports",
-            "grpc.health.v1.Health"} <= names, f"{names}"
+    assert {
+        "ecgnet.v1.Ingest",
+        "ecgnet.v1.Reading",
+        "ecgnet.v1.Reports",
+        "grpc.health.v1.Health",
+    } <= names, f"{names}"
 
 
 def test_metrics_endpoint(central: Central) -> None:
     ingest, _, _ = _stubs(central)
-    ingest.Submit(submit_request(priority=Priority.CRITICAL, codes=("STEMI",)),
-                  metadata=central.md("device-a"), timeout=10)
-    ingest.Submit(submit_request(record_id=str(uuid.uuid4())), metadata=central.md("device-a"),
-                  timeout=10)
+    ingest.Submit(
+        submit_request(priority=Priority.CRITICAL, codes=("STEMI",)),
+        metadata=central.md("device-a"),
+        timeout=10,
+    )
+    ingest.Submit(
+        submit_request(record_id=str(uuid.uuid4())),
+        metadata=central.md("device-a"),
+        timeout=10,
+    )
     server = start_http(HttpApp(central.service, central.service.metrics), "127.0.0.1:0")
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{server.port}/metrics", timeout=5
+        ) as r:
             text = r.read().decode()
             ctype = r.headers["Content-Type"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=5) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{server.port}/healthz", timeout=5
+        ) as r:
             assert r.read() == b"ok\n"
     finally:
         server.stop()

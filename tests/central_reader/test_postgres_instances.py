@@ -9,10 +9,10 @@ from urllib.parse import quote
 
 import grpc
 import pytest
+from ecgnet.v1 import reading_pb2, reading_pb2_grpc
 
 from central_reader.service import ReadingService
 from central_reader.types import Priority, Role
-from ecgnet.v1 import reading_pb2, reading_pb2_grpc
 from tests.central_reader.conftest import PG_URL, make_pg_store
 from tests.central_reader.factories import new_record
 from tests.central_reader.serve_proc import ServeProcess
@@ -30,16 +30,23 @@ def test_two_instances_never_hand_out_a_record_twice(pg_schema: str) -> None:
     store.add_site("site-a1", "county-a", "A1")
     tokens = []
     for i in range(N_READERS):
-        service.create_user(f"dr-{i}", role=Role.CARDIOLOGIST, name=f"Dr {i}",
-                            county_id="county-a")
+        service.create_user(
+            f"dr-{i}", role=Role.CARDIOLOGIST, name=f"Dr {i}", county_id="county-a"
+        )
         tokens.append(service.issue_token(f"dr-{i}")[1])
     now = datetime.now(UTC)
     ids = []
     for i in range(N_RECORDS):
-        rec = new_record(priority=list(Priority)[i % 4], acquired_at=now - timedelta(minutes=i),
-                         seed=i)
-        store.insert_record(rec, county_id="county-a", tier=i % 4,
-                            deadline=now + timedelta(minutes=i), received_at=now)
+        rec = new_record(
+            priority=list(Priority)[i % 4], acquired_at=now - timedelta(minutes=i), seed=i
+        )
+        store.insert_record(
+            rec,
+            county_id="county-a",
+            tier=i % 4,
+            deadline=now + timedelta(minutes=i),
+            received_at=now,
+        )
         ids.append(rec.record_id)
     store.close()
 
@@ -62,8 +69,11 @@ def test_two_instances_never_hand_out_a_record_twice(pg_schema: str) -> None:
                 barrier.wait()
                 while True:
                     try:
-                        item = stub.Claim(reading_pb2.ClaimRequest(lease_seconds=600),
-                                          metadata=md, timeout=30).item
+                        item = stub.Claim(
+                            reading_pb2.ClaimRequest(lease_seconds=600),
+                            metadata=md,
+                            timeout=30,
+                        ).item
                     except grpc.RpcError as exc:
                         if exc.code() is not grpc.StatusCode.NOT_FOUND:
                             errors.append(f"{exc.code()} {exc.details()}")
@@ -72,8 +82,9 @@ def test_two_instances_never_hand_out_a_record_twice(pg_schema: str) -> None:
                         claimed.append((item.record_id, f"dr-{i}"))
                 # every reader also races for one fixed record that is already taken
                 try:
-                    stub.Claim(reading_pb2.ClaimRequest(record_id=ids[0]), metadata=md,
-                               timeout=30)
+                    stub.Claim(
+                        reading_pb2.ClaimRequest(record_id=ids[0]), metadata=md, timeout=30
+                    )
                     with lock:
                         race_wins[f"dr-{i}"] += 1
                 except grpc.RpcError as exc:
@@ -93,7 +104,7 @@ def test_two_instances_never_hand_out_a_record_twice(pg_schema: str) -> None:
     doubles = {rid: n for rid, n in got.items() if n > 1}
     assert not doubles, f"records handed out twice: {doubles}"
     assert set(got) == set(ids), f"{len(got)} of {N_RECORDS} records claimed"
-    holders = {rid: who for rid, who in claimed}
+    holders = dict(claimed)
     # the fixed record can only be (re)claimed by the reader who already holds it
     assert set(race_wins) <= {holders[ids[0]]}, f"{race_wins} vs holder {holders[ids[0]]}"
     per_instance = Counter(int(who.split("-")[1]) % 2 for _, who in claimed)

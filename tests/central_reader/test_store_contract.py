@@ -1,4 +1,4 @@
-"""One contract suite for every ReadingStore: a real SQLite file and a real PostgreSQL schema."""
+"""One contract suite for every ReadingStore: a real SQLite file and a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -39,16 +39,27 @@ def _seed(store: ReadingStore) -> None:
     store.add_site("site-b1", "county-b", "B1")
 
 
-def _insert(store: ReadingStore, priority: Priority = Priority.ROUTINE, *,
-            minutes: float = 0.0, deadline_min: float = 60.0, site: str = "site-a1",
-            county: str = "county-a", **kw) -> str:  # type: ignore[no-untyped-def]
-    rec = new_record(priority=priority, site_id=site, acquired_at=T0 + timedelta(minutes=minutes),
-                     **kw)
+def _insert(
+    store: ReadingStore,
+    priority: Priority = Priority.ROUTINE,
+    *,
+    minutes: float = 0.0,
+    deadline_min: float = 60.0,
+    site: str = "site-a1",
+    county: str = "county-a",
+    **kw,
+) -> str:  # type: ignore[no-untyped-def]
+    rec = new_record(
+        priority=priority, site_id=site, acquired_at=T0 + timedelta(minutes=minutes), **kw
+    )
     received = T0 + timedelta(minutes=minutes)
-    store.insert_record(rec, county_id=county, tier={"critical": 0, "warning": 1,
-                        "unreadable": 2, "routine": 3}[priority.value],
-                        deadline=received + timedelta(minutes=deadline_min),
-                        received_at=received)
+    store.insert_record(
+        rec,
+        county_id=county,
+        tier={"critical": 0, "warning": 1, "unreadable": 2, "routine": 3}[priority.value],
+        deadline=received + timedelta(minutes=deadline_min),
+        received_at=received,
+    )
     return rec.record_id
 
 
@@ -78,7 +89,9 @@ def test_directory(store: ReadingStore) -> None:
     assert store.revoke_token("tid1", NOW) is False
     assert store.principal_for_token("h" * 64, NOW) is None, "revoked token still valid"
     tokens = store.list_tokens("dr-a")
-    assert [t.token_id for t in tokens] == ["tid1"] and tokens[0].revoked_at == NOW, f"{tokens}"
+    assert [t.token_id for t in tokens] == ["tid1"] and tokens[0].revoked_at == NOW, (
+        f"{tokens}"
+    )
 
 
 def test_insert_is_idempotent_and_detects_conflicts(store: ReadingStore) -> None:
@@ -99,8 +112,13 @@ def test_insert_is_idempotent_and_detects_conflicts(store: ReadingStore) -> None
 def test_record_round_trip(store: ReadingStore) -> None:
     _seed(store)
     rec = new_record(priority=Priority.CRITICAL)
-    store.insert_record(rec, county_id="county-a", tier=0, deadline=T0 + timedelta(minutes=10),
-                        received_at=T0)
+    store.insert_record(
+        rec,
+        county_id="county-a",
+        tier=0,
+        deadline=T0 + timedelta(minutes=10),
+        received_at=T0,
+    )
     detail = store.get_record(rec.record_id, NOW)
     assert detail is not None
     assert detail.waveform == rec.waveform, "waveform changed in storage"
@@ -124,7 +142,9 @@ def test_queue_order_tier_then_deadline(store: ReadingStore) -> None:
     assert len(store.list_queue(None, NOW)) == 6, "global queue misses a county"
     assert [e.record_id for e in store.list_queue("county-a", NOW, limit=2)] == order[:2]
     stats = store.queue_stats(NOW)
-    assert stats.depth[Priority.CRITICAL] == 2 and stats.depth[Priority.WARNING] == 2, f"{stats}"
+    assert stats.depth[Priority.CRITICAL] == 2 and stats.depth[Priority.WARNING] == 2, (
+        f"{stats}"
+    )
     assert stats.overdue == 1, f"only the warning due 10 min ago is overdue: {stats}"
 
 
@@ -133,10 +153,14 @@ def test_claims_are_exclusive_and_leased(store: ReadingStore) -> None:
     r1 = _insert(store, Priority.CRITICAL)
     r2 = _insert(store, Priority.ROUTINE)
     lease = NOW + timedelta(minutes=5)
-    got = store.claim(None, county_id="county-a", user_id="dr-a", now=NOW, lease_until=lease)
+    got = store.claim(
+        None, county_id="county-a", user_id="dr-a", now=NOW, lease_until=lease
+    )
     assert got.record_id == r1 and got.status is RecordStatus.CLAIMED, f"{got}"
     assert got.claimed_by == "dr-a" and got.lease_expires_at == lease
-    nxt = store.claim(None, county_id="county-a", user_id="dr-a2", now=NOW, lease_until=lease)
+    nxt = store.claim(
+        None, county_id="county-a", user_id="dr-a2", now=NOW, lease_until=lease
+    )
     assert nxt.record_id == r2, "second reader got the claimed record"
     with pytest.raises(NotFoundError):
         store.claim(None, county_id="county-a", user_id="dr-x", now=NOW, lease_until=lease)
@@ -145,23 +169,40 @@ def test_claims_are_exclusive_and_leased(store: ReadingStore) -> None:
     with pytest.raises(NotFoundError):
         store.claim(r1, county_id="county-b", user_id="dr-b", now=NOW, lease_until=lease)
     # renew own claim
-    renewed = store.claim(r1, county_id="county-a", user_id="dr-a", now=NOW,
-                          lease_until=lease + timedelta(minutes=5))
+    renewed = store.claim(
+        r1,
+        county_id="county-a",
+        user_id="dr-a",
+        now=NOW,
+        lease_until=lease + timedelta(minutes=5),
+    )
     assert renewed.lease_expires_at == lease + timedelta(minutes=5)
     assert store.list_queue("county-a", NOW) == [], "claimed records listed as free"
     assert len(store.list_queue("county-a", NOW, include_claimed=True)) == 2
     # lease expiry hands it to someone else
     later = lease + timedelta(minutes=6)
-    taken = store.claim(r1, county_id="county-a", user_id="dr-a2", now=later,
-                        lease_until=later + timedelta(minutes=5))
+    taken = store.claim(
+        r1,
+        county_id="county-a",
+        user_id="dr-a2",
+        now=later,
+        lease_until=later + timedelta(minutes=5),
+    )
     assert taken.claimed_by == "dr-a2", f"{taken}"
     with pytest.raises(ClaimConflictError):
         store.release(r1, county_id="county-a", user_id="dr-a", force=False, now=later)
     store.release(r1, county_id="county-a", user_id="dr-a", force=True, now=later)
-    assert store.list_queue("county-a", later)[0].record_id == r1, "released record not free"
+    assert store.list_queue("county-a", later)[0].record_id == r1, (
+        "released record not free"
+    )
     actions = [e.action for e in store.list_audit(r1)]
-    assert actions == [AuditAction.INGEST, AuditAction.CLAIM, AuditAction.CLAIM,
-                       AuditAction.CLAIM, AuditAction.RELEASE], f"{actions}"
+    assert actions == [
+        AuditAction.INGEST,
+        AuditAction.CLAIM,
+        AuditAction.CLAIM,
+        AuditAction.CLAIM,
+        AuditAction.RELEASE,
+    ], f"{actions}"
 
 
 def test_sign_and_amend_versions(store: ReadingStore) -> None:
@@ -169,22 +210,46 @@ def test_sign_and_amend_versions(store: ReadingStore) -> None:
     rid = _insert(store, Priority.WARNING)
     with pytest.raises(ClaimConflictError, match="claim the record"):
         store.sign_report(rid, signer=READER, draft=DRAFT, report_id="r-1", now=NOW)
-    store.claim(rid, county_id="county-a", user_id="dr-a", now=NOW,
-                lease_until=NOW + timedelta(minutes=5))
+    store.claim(
+        rid,
+        county_id="county-a",
+        user_id="dr-a",
+        now=NOW,
+        lease_until=NOW + timedelta(minutes=5),
+    )
     with pytest.raises(VersionConflictError.__mro__[1]):  # not signed yet -> precondition
-        store.amend_report(rid, signer=READER, draft=DRAFT, base_version=1, reason="x",
-                           report_id="r-0", now=NOW)
+        store.amend_report(
+            rid,
+            signer=READER,
+            draft=DRAFT,
+            base_version=1,
+            reason="x",
+            report_id="r-0",
+            now=NOW,
+        )
     v1 = store.sign_report(rid, signer=READER, draft=DRAFT, report_id="r-1", now=NOW)
     assert v1.version == 1 and v1.signed_by == "dr-a" and v1.site_id == "site-a1", f"{v1}"
     with pytest.raises(ClaimConflictError, match="already signed"):
         store.sign_report(rid, signer=READER, draft=DRAFT, report_id="r-1b", now=NOW)
     with pytest.raises(VersionConflictError):
-        store.amend_report(rid, signer=READER2, draft=DRAFT, base_version=0, reason="x",
-                           report_id="r-2x", now=NOW)
-    v2 = store.amend_report(rid, signer=READER2,
-                            draft=replace(DRAFT, conclusion="Anterior STEMI"),
-                            base_version=1, reason="missed ST elevation", report_id="r-2",
-                            now=NOW + timedelta(minutes=1))
+        store.amend_report(
+            rid,
+            signer=READER2,
+            draft=DRAFT,
+            base_version=0,
+            reason="x",
+            report_id="r-2x",
+            now=NOW,
+        )
+    v2 = store.amend_report(
+        rid,
+        signer=READER2,
+        draft=replace(DRAFT, conclusion="Anterior STEMI"),
+        base_version=1,
+        reason="missed ST elevation",
+        report_id="r-2",
+        now=NOW + timedelta(minutes=1),
+    )
     assert v2.version == 2 and v2.cursor > v1.cursor and v2.amend_reason, f"{v2}"
     detail = store.get_record(rid, NOW)
     assert detail is not None and [r.version for r in detail.reports] == [1, 2]
@@ -196,8 +261,13 @@ def test_sign_and_amend_versions(store: ReadingStore) -> None:
     assert store.reports_after("site-a1", v1.cursor) == [v2]
     assert store.reports_after("site-b1", 0) == []
     with pytest.raises(NotFoundError):
-        store.sign_report("00000000-0000-0000-0000-000000000000", signer=READER, draft=DRAFT,
-                          report_id="r-9", now=NOW)
+        store.sign_report(
+            "00000000-0000-0000-0000-000000000000",
+            signer=READER,
+            draft=DRAFT,
+            report_id="r-9",
+            now=NOW,
+        )
 
 
 def test_previous_record_of_same_patient(store: ReadingStore) -> None:
@@ -213,8 +283,9 @@ def test_previous_record_of_same_patient(store: ReadingStore) -> None:
 
 def test_audit_log_is_append_only(store: ReadingStore) -> None:
     _seed(store)
-    store.append_audit(user_id="dr-a", action=AuditAction.VIEW, record_id=None, detail="x",
-                       now=NOW)
+    store.append_audit(
+        user_id="dr-a", action=AuditAction.VIEW, record_id=None, detail="x", now=NOW
+    )
     from central_reader.store._sql import SqlStore
 
     assert isinstance(store, SqlStore)
