@@ -116,7 +116,13 @@ def _read_header_text(hea: Path) -> str:
         raise RecordFormatError(
             "WFDB header file missing", path=str(hea), expected="a .hea file", got="no file"
         )
-    raw = hea.read_bytes()[: _MAX_HEADER_BYTES + 1]
+    try:
+        with hea.open("rb") as fh:
+            raw = fh.read(_MAX_HEADER_BYTES + 1)
+    except OSError as exc:
+        raise RecordFormatError(
+            "cannot read the header", path=str(hea), got=str(exc)
+        ) from exc
     if len(raw) > _MAX_HEADER_BYTES or b"\x00" in raw or not raw.strip():
         raise RecordFormatError(
             "not a WFDB header",
@@ -240,7 +246,12 @@ def _check_data_size(h: Any, chans: Sequence[int], path: Path) -> None:
     spf = h.samps_per_frame or [1] * h.n_sig
     frame = sum(int(spf[c] or 1) for c in chans)
     offset = int((h.byte_offset or [None] * h.n_sig)[chans[0]] or 0)
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise RecordFormatError(
+            "cannot read the data file", path=str(path), got=str(exc)
+        ) from exc
     bits = _BITS[fmt]
     if h.sig_len is None:
         if (size - offset) * 8 < bits * frame:
