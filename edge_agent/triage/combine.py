@@ -36,6 +36,16 @@ MODEL_TIERS: dict[str, Priority] = {
 }
 
 
+# Model classes that need more than a rhythm strip: minimum number of leads carrying
+# signal (recorded or derived) before the model's call is reported. The model never saw
+# single-lead negatives for these classes (CinC 2017 has no morphology labels).
+MIN_LEADS: dict[str, int] = {
+    Code.MI_OLD.value: 6,
+    Code.LBBB.value: 2,
+    Code.RBBB.value: 2,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Triage:
     """Verdict on one record."""
@@ -66,13 +76,18 @@ def model_findings(
     probabilities: Mapping[str, float],
     thresholds: Mapping[str, float],
     model_id: str,
+    n_leads: int = 12,
 ) -> tuple[Finding, ...]:
-    """Findings for every class whose probability reaches its threshold; none for NORMAL."""
+    """Findings for every class whose probability reaches its threshold; none for NORMAL.
+
+    ``n_leads`` is the number of leads with signal in the model input; classes in
+    ``MIN_LEADS`` are not reported below their minimum.
+    """
     out = []
     for code, tier in MODEL_TIERS.items():
         p = probabilities.get(code)
         t = thresholds.get(code)
-        if p is None or t is None or p < t:
+        if p is None or t is None or p < t or n_leads < MIN_LEADS.get(code, 1):
             continue
         out.append(
             make_finding(
@@ -139,7 +154,8 @@ def triage(
     if model is not None and model_input is not None:
         probs = model.predict(model_input)
         model_id = model.model_id
-        findings.extend(model_findings(probs, model.thresholds, model_id))
+        n_leads = int(model_input.lead_mask[0].sum())
+        findings.extend(model_findings(probs, model.thresholds, model_id, n_leads))
     merged = _dedupe(findings)
     sources = tuple(dict.fromkeys(f.source for f in merged))
     return Triage(_priority(merged), merged, sources, model_id, probs)

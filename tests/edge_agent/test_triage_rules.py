@@ -171,7 +171,8 @@ def test_diffuse_depression_is_not_posterior_stemi() -> None:
 
 _WIDE = replace(_IV, qrs_ms=150.0)
 _LBBB = {"V1": {"r_mv": 0.1, "s_mv": -1.5}, "V2": {"r_mv": 0.1, "s_mv": -2.0},
-         "I": {"q_mv": 0.0, "t_mv": -0.2}, "V5": {"q_mv": 0.0}, "V6": {"q_mv": 0.0}}  # fmt: skip
+         "I": {"q_mv": 0.0, "t_mv": -0.2}, "V5": {"q_mv": 0.0},
+         "V6": {"q_mv": 0.0}}  # fmt: skip
 
 
 def test_lbbb_detected_and_stemi_rule_suppressed() -> None:
@@ -271,8 +272,9 @@ def test_lvh_t_inversion_q_waves_pvc() -> None:
 
 def _full_triage(**kw: object) -> dict[str, object]:
     args: dict[str, object] = {
-        "leads": STANDARD_12, "lead_measures": _measures(), "intervals": _IV, "rhythm": _RHY,
-        "rhythm_findings": (), "quality": _OK, "model_input": None, "age_years": 60.0, "sex": "male",
+        "leads": STANDARD_12, "lead_measures": _measures(), "intervals": _IV,
+        "rhythm": _RHY, "rhythm_findings": (), "quality": _OK, "model_input": None,
+        "age_years": 60.0, "sex": "male",
         "model": None,
     }  # fmt: skip
     args.update(kw)
@@ -308,7 +310,8 @@ def test_rhythm_stage_findings_pass_through() -> None:
         "AF", "Atrial fibrillation", "心房颤动", Priority.WARNING, "rules:rhythm-af"
     )
     d = _full_triage(rhythm_findings=(af,), rhythm=replace(_RHY, af_suspected=True))
-    codes = [(f["code"], f["source"]) for f in d["findings"]]  # type: ignore[index, union-attr]
+    findings = d["findings"]
+    codes = [(f["code"], f["source"]) for f in findings]  # type: ignore[index, union-attr, attr-defined]
     assert codes == [("AF", "rules:rhythm-af")], f"{codes}"
 
 
