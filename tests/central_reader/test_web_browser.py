@@ -327,6 +327,10 @@ def test_reading_workflow_draw_measure_edit_sign(
     page.wait_for_selector('#signature[data-version="2"]')
     page.emulate_media(media="print")
     _print_pdf(page, "web_report_signed.pdf")
+    css_mm, px = page.evaluate("() => { const i = document.getElementById('print-ecg');"
+                               " return [parseFloat(i.style.width),"
+                               " i.getBoundingClientRect().width]; }")
+    assert abs(px - css_mm * 96 / 25.4) < 1, f"ECG not at true scale: {css_mm} mm, {px} px"
     summary = page.inner_text("#print-summary")
     assert "Development cardiologist" in summary and "急性前壁" in summary, summary
     page.screenshot(path=str(ARTIFACTS / "web_print_signed.png"), full_page=True)
