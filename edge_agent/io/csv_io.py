@@ -180,7 +180,7 @@ def _table(
         raise RecordFormatError(
             "CSV has no samples", path=src, expected=">= 1 data row", got="0"
         )
-    cells = [ln.split(delim) for _, ln in rows]
+    cells = [ln.replace('"', "").split(delim) for _, ln in rows]  # "3" -> 3
     widths = np.fromiter((len(c) for c in cells), dtype=np.int64, count=len(cells))
     if (widths != len(names)).any():
         k = int(np.flatnonzero(widths != len(names))[0])

@@ -30,6 +30,12 @@ def test_reads_comment_fs_and_unit(tmp_path: Path) -> None:
     assert "unit_assumed" not in rec.extra, f"{rec.extra}"
 
 
+def test_quoted_cells_and_crlf(tmp_path: Path) -> None:
+    rows = "\r\n".join(f'"{i}","{-i}"' for i in range(200))
+    rec = read_csv(_write(tmp_path, f'# fs=500\r\n"V1","V2"\r\n{rows}\r\n'))
+    assert rec.leads == ("V1", "V2") and rec.signal[1, 7] == -7.0, f"{rec.signal[:, 7]}"
+
+
 def test_fs_and_unit_as_arguments(tmp_path: Path) -> None:
     path = _write(tmp_path, f"I,II,III\n{ROWS}\n")
     rec = read_csv(path, fs=500, unit="V")
