@@ -26,9 +26,9 @@ Design choices, all measured in ``bench/filters.py`` (``bench/results/filters.js
   <= 0.3 mV/s outside the impulse) and keeps the ST level of a synthetic beat within
   0.02 mV. It costs a fraction of a full-rate 0.05 Hz filter and allows long edge padding.
 * **Edge padding.** A 0.05 Hz filter has a time constant of about 3 s, comparable to a
-  10 s record. The decimated record is padded with ``_PAD_S`` seconds on each side by
-  even (mirror) reflection, which keeps the local mean at the edges; the residual edge
-  error against the same filter on a longer record is reported in the bench.
+  10 s record. The decimated record is padded with ``1 / cutoff`` seconds (2 to 20 s)
+  on each side by even (mirror) reflection, which keeps the local mean at the edges; the
+  residual edge error against the same filter on a longer record is in the bench.
 * **Notch and low-pass in one cascade.** The notch (``iirnotch``, Q=30) and a 2nd-order
   Butterworth low-pass are stacked into one second-order-section cascade and run forward
   and backward once (magnitude squared: the low-pass is -6 dB at its cutoff, 4th-order
@@ -171,8 +171,11 @@ def _upsample_linear(base: NDArray[np.float64], q: int, n: int) -> NDArray[np.fl
     padded = np.concatenate([base[:, :1], base, base[:, -1:]], axis=1)[:, :, None]
     prev, this, nxt = padded[:, :-2], padded[:, 1:-1], padded[:, 2:]
     out = np.empty((n_leads, n_blocks, q))
-    out[:, :, :split] = prev + (this - prev) * weight[:split]
-    out[:, :, split:] = this + (nxt - this) * weight[split:]
+    lo, hi = out[:, :, :split], out[:, :, split:]
+    np.multiply(this - prev, weight[:split], out=lo)
+    np.add(lo, prev, out=lo)
+    np.multiply(nxt - this, weight[split:], out=hi)
+    np.add(hi, this, out=hi)
     return out.reshape(n_leads, n_blocks * q)[:, :n]
 
 
@@ -220,7 +223,7 @@ def estimate_baseline(
     """Zero-phase low-pass baseline of ``x`` (leads, samples) at full rate, in mV."""
     q, sos, zi = design_baseline(float(fs), float(cutoff_hz))
     blocks = _block_means(x, q)
-    pad = int(round(_PAD_S * fs / q))
+    pad = int(round(min(_PAD_S, max(2.0, 1.0 / cutoff_hz)) * fs / q))
     ext = np.pad(blocks, ((0, 0), (pad, pad)), mode="symmetric")
     base = _forward_backward(sos, zi, ext)[:, pad : pad + blocks.shape[1]]
     return _upsample_linear(base, q, x.shape[1])
