@@ -2,16 +2,16 @@
 
 Each RPC authenticates (``authorization: Bearer <token>`` metadata), converts the request
 with ``serde``, calls the service layer and converts the answer back. Domain errors become
-status codes through :data:`STATUS_FOR` in :func:`_rpc` / :func:`_stream_rpc`; nothing else
-catches exceptions. Anything unexpected is logged with its traceback and answered
-``INTERNAL`` without internals in the detail.
+status codes through :data:`STATUS_FOR` in :func:`unary_rpc` / :func:`stream_rpc` (which
+other services, e.g. Alerts, reuse); nothing else catches exceptions. Anything unexpected
+is logged with its traceback and answered ``INTERNAL`` without internals in the detail.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,10 +49,13 @@ from central_reader.types import Principal
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "STATUS_FOR",
+    "ExtraService",
     "GrpcServer",
     "TlsFiles",
     "build_server",
     "status_for",
+    "stream_rpc",
+    "unary_rpc",
 ]
 
 _log = logging.getLogger(__name__)
@@ -112,8 +115,12 @@ Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.ServicerContext, Principal], Resp]
 
 
-def _rpc(fn: Handler[Req, Resp]) -> Callable[[Any, Req, grpc.ServicerContext], Resp]:
-    """Authenticate, run, and map domain errors (unary RPCs)."""
+def unary_rpc(fn: Handler[Req, Resp]) -> Callable[[Any, Req, grpc.ServicerContext], Resp]:
+    """Authenticate, run, and map domain errors (unary RPCs).
+
+    The servicer needs a ``service`` attribute (the :class:`ReadingService`); the wrapped
+    method receives the authenticated :class:`Principal` as a fourth argument.
+    """
 
     @functools.wraps(fn)
     def wrapper(self: Any, request: Req, context: grpc.ServicerContext) -> Resp:
@@ -126,10 +133,10 @@ def _rpc(fn: Handler[Req, Resp]) -> Callable[[Any, Req, grpc.ServicerContext], R
     return wrapper
 
 
-def _stream_rpc(
+def stream_rpc(
     fn: Handler[Req, Iterator[Resp]],
 ) -> Callable[[Any, Req, grpc.ServicerContext], Iterator[Resp]]:
-    """Same as :func:`_rpc` for server-streaming RPCs."""
+    """Same as :func:`unary_rpc` for server-streaming RPCs."""
 
     @functools.wraps(fn)
     def wrapper(self: Any, request: Req, context: grpc.ServicerContext) -> Iterator[Resp]:
@@ -145,7 +152,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
     def __init__(self, service: ReadingService) -> None:
         self.service = service
 
-    @_rpc
+    @unary_rpc
     def Submit(  # noqa: N802 - generated name
         self,
         request: ingest_pb2.SubmitRecordRequest,
@@ -165,7 +172,7 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
     def __init__(self, service: ReadingService) -> None:
         self.service = service
 
-    @_rpc
+    @unary_rpc
     def ListQueue(  # noqa: N802
         self,
         request: reading_pb2.ListQueueRequest,
@@ -180,7 +187,7 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
             items=[serde.entry_to_proto(e, now) for e in entries]
         )
 
-    @_rpc
+    @unary_rpc
     def Claim(  # noqa: N802
         self,
         request: reading_pb2.ClaimRequest,
@@ -194,7 +201,7 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
             item=serde.entry_to_proto(entry, self.service.now())
         )
 
-    @_rpc
+    @unary_rpc
     def Release(  # noqa: N802
         self,
         request: reading_pb2.ReleaseRequest,
@@ -204,7 +211,7 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
         self.service.release(principal, request.record_id)
         return reading_pb2.ReleaseResponse()
 
-    @_rpc
+    @unary_rpc
     def GetRecord(  # noqa: N802
         self,
         request: reading_pb2.GetRecordRequest,
@@ -216,7 +223,7 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
             record=serde.detail_to_proto(detail, self.service.now())
         )
 
-    @_rpc
+    @unary_rpc
     def SignReport(  # noqa: N802
         self,
         request: reading_pb2.SignReportRequest,
@@ -228,7 +235,7 @@ class ReadingServicer(reading_pb2_grpc.ReadingServicer):
         )
         return reading_pb2.SignReportResponse(report=serde.report_to_proto(report))
 
-    @_rpc
+    @unary_rpc
     def AmendReport(  # noqa: N802
         self,
         request: reading_pb2.AmendReportRequest,
@@ -249,7 +256,7 @@ class ReportsServicer(reports_pb2_grpc.ReportsServicer):
     def __init__(self, service: ReadingService) -> None:
         self.service = service
 
-    @_stream_rpc
+    @stream_rpc
     def Subscribe(  # noqa: N802
         self,
         request: reports_pb2.SubscribeReportsRequest,
@@ -306,6 +313,11 @@ class GrpcServer:
         self.server.stop(grace_s).wait()
 
 
+#: An additional service: its full name (for health and reflection) and a function that
+#: adds its servicer to the server (e.g. the Alerts service of issue 6).
+ExtraService = tuple[str, Callable[[grpc.Server], None]]
+
+
 def build_server(
     service: ReadingService,
     listen: str,
@@ -313,6 +325,7 @@ def build_server(
     tls: TlsFiles | None = None,
     max_workers: int = 128,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
+    extra_services: Sequence[ExtraService] = (),
 ) -> GrpcServer:
     """Create, bind and start the gRPC server with health checking and reflection.
 
@@ -328,6 +341,8 @@ def build_server(
         Thread pool size; each open Reports stream holds one thread.
     max_message_bytes
         Receive and send limit; larger requests fail with RESOURCE_EXHAUSTED.
+    extra_services
+        More services to serve beside Ingest/Reading/Reports, with health and reflection.
     """
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -341,12 +356,15 @@ def build_server(
     ingest_pb2_grpc.add_IngestServicer_to_server(IngestServicer(service), server)  # type: ignore[no-untyped-call]
     reading_pb2_grpc.add_ReadingServicer_to_server(ReadingServicer(service), server)  # type: ignore[no-untyped-call]
     reports_pb2_grpc.add_ReportsServicer_to_server(ReportsServicer(service), server)  # type: ignore[no-untyped-call]
+    for _, register in extra_services:
+        register(server)
+    names = (*SERVICE_NAMES, *(name for name, _ in extra_services))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", *SERVICE_NAMES):
+    for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
         if tls is None:

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class IngestStub:
-    """Missing associated documentation comment in .proto file."""
+    """Authorization: gRPC metadata `authorization: Bearer <device token>`.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -42,7 +43,8 @@ class IngestStub:
 
 
 class IngestServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Authorization: gRPC metadata `authorization: Bearer <device token>`.
+    """
 
     def Submit(self, request, context):
         """Store a record and queue it for reading. Acknowledged only after the central's commit.
@@ -70,7 +72,8 @@ def add_IngestServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Ingest:
-    """Missing associated documentation comment in .proto file."""
+    """Authorization: gRPC metadata `authorization: Bearer <device token>`.
+    """
 
     @staticmethod
     def Submit(request,
