@@ -399,3 +399,14 @@ def test_shared_12_lead_records_read(shared_data: Path, folder: str) -> None:
         assert rec.leads == STANDARD_12, f"{path}: {rec.leads}"
         assert 100 <= rec.fs <= 1000 and rec.duration_s >= 5, f"{path}: {rec.fs}"
         assert np.abs(rec.signal).max() < 50, f"{path}: implausible amplitude (units?)"
+
+
+def test_io_public_surface_is_complete() -> None:
+    import edge_agent.io as io_pkg
+    from edge_agent.io import aecg_reader, csv_io, dicom_io, scp_reader, wfdb_reader
+
+    exported = set(io_pkg.__all__)
+    assert all(hasattr(io_pkg, name) for name in exported), f"{exported}"
+    for mod in (aecg_reader, csv_io, dicom_io, scp_reader, wfdb_reader):
+        readers = {n for n in mod.__all__ if n.startswith(("read_", "write_"))}
+        assert readers <= exported, f"{mod.__name__}: {readers - exported} not exported"
