@@ -20,14 +20,16 @@ from typing import Any
 
 import grpc
 import pytest
-from ecgnet.v1 import reports_pb2, reports_pb2_grpc
+from ecgnet.v1 import ingest_pb2_grpc, reports_pb2, reports_pb2_grpc
 
 from tests.central_reader.web_support import (
     ANALYSIS_SOURCE,
     ROOT,
+    SAMPLES_TO_SUBMIT,
     Central,
     ingest_samples,
     start_central,
+    submit_request,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -170,8 +172,11 @@ def test_sign_in_rejects_unknown_token(page: Any, station: dict[str, Any]) -> No
     assert not page.is_visible("#queue-view"), "a device token must not open the queue"
 
 
-def test_queue_order_colours_and_overdue(page: Any, station: dict[str, Any]) -> None:
-    _sign_in(page, station["central"].tokens["cardiologist"])
+def test_queue_order_colours_overdue_and_refresh(
+    page: Any, station: dict[str, Any]
+) -> None:
+    central = station["central"]
+    _sign_in(page, central.tokens["cardiologist"])
     rows = page.eval_on_selector_all(
         "#queue-body tr",
         "rows => rows.map(r => ({id: r.dataset.recordId, prio: r.dataset.priority, "
@@ -197,6 +202,17 @@ def test_queue_order_colours_and_overdue(page: Any, station: dict[str, Any]) -> 
         f"the A0003 record taken 45 min ago is past any non-routine deadline: {rows}"
     )
     page.screenshot(path=str(ARTIFACTS / "web_queue.png"), full_page=True)
+
+    # A record arriving while the queue is open shows up by itself (auto refresh).
+    req, _ = submit_request(SAMPLES_TO_SUBMIT[-1], datetime.now(UTC))
+    req.patient.pseudo_id = "P-0777"
+    with grpc.insecure_channel(f"127.0.0.1:{central.grpc_port}") as channel:
+        ingest_pb2_grpc.IngestStub(channel).Submit(
+            req, metadata=(("authorization", f"Bearer {central.tokens['device']}"),),
+            timeout=30,
+        )
+    page.wait_for_selector(f'#queue-body tr[data-record-id="{req.record_id}"]',
+                           timeout=5_000)
 
 
 def test_open_time_under_budget(page: Any, station: dict[str, Any]) -> None:
@@ -243,6 +259,13 @@ def test_reading_workflow_draw_measure_edit_sign(
         f"12-lead layout drawn: {canvas.get_attribute('data-leads-drawn')}"
     )
     assert canvas.get_attribute("data-rhythm-drawn") == "II", "rhythm strip must be lead II"
+    listed = page.eval_on_selector_all(
+        "#ecg-leads li",
+        "ls => ls.map(l => [l.dataset.lead, l.dataset.rhythm, +l.dataset.points])",
+    )
+    assert [x[0] for x in listed] == [*expected, "II"], f"per-lead list: {listed}"
+    assert [x[1] for x in listed] == ["false"] * 12 + ["true"], listed
+    assert all(points > 100 for _, _, points in listed), f"leads with few points: {listed}"
     ink = page.evaluate(_INK_JS, ["ecg-canvas"])
     assert len(ink) == 13, f"13 segments expected, got {len(ink)}"
     for seg in ink:

@@ -391,11 +391,25 @@ function drawAll() {
   const s = state.settings;
   const px = paperScale(compare);
   views.current.draw({ speed: s.speed, gain: s.gain, pxPerMm: px });
+  listDrawnLeads(views.current.drawn);
   if (compare) views.previous.draw({ speed: s.speed, gain: s.gain, pxPerMm: px });
   const median = state.analysis.median_beat;
   const medianPx = Math.min(px * 0.8, 5);
   views.median.draw(median, state.ecg.leads, { gain: s.gain, pxPerMm: medianPx });
   $("caliper-readout").textContent = "—";
+}
+
+// One element per drawn segment (screen readers, tests): lead, strip, samples drawn, box.
+function listDrawnLeads(drawn) {
+  $("ecg-leads").replaceChildren(...drawn.map((d) => {
+    const li = document.createElement("li");
+    li.dataset.lead = d.lead;
+    li.dataset.rhythm = String(d.rhythm);
+    li.dataset.points = String(d.points);
+    li.dataset.box = [d.x, d.y, d.w, d.h].map((v) => v.toFixed(1)).join(",");
+    li.textContent = `${d.lead}${d.rhythm ? " (rhythm strip)" : ""}: ${d.points > 0 ? "drawn" : "missing"}`;
+    return li;
+  }));
 }
 
 function fmtNum(v, digits = 0) {
