@@ -460,6 +460,7 @@ def test_hidpi_zoom_and_keyboard_navigation(browser: Any, station: dict[str, Any
                                        "rs => rs.map(r => r.dataset.recordId)")
         pg.keyboard.press("n")
         pg.wait_for_selector(f'body[data-opened-record="{rows[0]}"]', state="attached")
+        timings = [pg.evaluate("() => window.__ecgTiming")]
         sizes = []
         for zoom in ("1", "2"):
             pg.select_option("#zoom", zoom)
@@ -474,6 +475,10 @@ def test_hidpi_zoom_and_keyboard_navigation(browser: Any, station: dict[str, Any
         pg.select_option("#zoom", "1")
         pg.keyboard.press("j")
         pg.wait_for_selector(f'body[data-opened-record="{rows[1]}"]', state="attached")
+        timings.append(pg.evaluate("() => window.__ecgTiming"))
+        (ARTIFACTS / "web_open_timing_dpr2.json").write_text(json.dumps(
+            {"what": "open time at devicePixelRatio 2 (N, then J; not asserted)",
+             "timings": timings}, indent=2))
         queue = _api(central, "GET", "/queue?include_claimed=1")["items"]
         status = {i["record_id"]: i["status"] for i in queue}
         assert status[rows[0]] == "queued", f"J must release the record it leaves: {status}"
