@@ -212,6 +212,13 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     bar = ProgressBar(len(paths), stream=sys.stderr, enabled=enabled and len(paths) > 1,
                       label="queue ")
     with open_outbox(config) as outbox:
+        uplink = open_uplink(config)
+        worker = UploadWorker(outbox, uplink, config)
+        # Upload while the rest of the batch is analysed: a critical record goes out
+        # within a second even when it is the first of a hundred.
+        stop = threading.Event()
+        background = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+        background.start()
         try:
             for item in accept_paths(paths, outbox, analyzer, config):
                 if isinstance(item, OutboxFullError):
@@ -228,70 +235,71 @@ def _cmd_submit(args: argparse.Namespace) -> int:
             bar.close()
             print(f"ecg-edge: error: {exc}", file=sys.stderr)
             return EXIT_OUTBOX_FULL
+        finally:
+            stop.set()
+            background.join()
         bar.close()
-        code = _upload(outbox, config, ids, args, enabled=enabled)
+        try:
+            code = _upload(outbox, worker, ids, args, enabled=enabled)
+        finally:
+            uplink.close()
     return code if code != EXIT_OK else (EXIT_BAD_INPUT if bad else EXIT_OK)
 
 
 def _upload(
-    outbox: Outbox, config: EdgeConfig, ids: list[str], args: argparse.Namespace,
+    outbox: Outbox, worker: UploadWorker, ids: list[str], args: argparse.Namespace,
     *, enabled: bool,
 ) -> int:
-    uplink = open_uplink(config)
-    worker = UploadWorker(outbox, uplink, config)
-    try:
-        if not args.wait:
-            # One best-effort pass: upload what is due unless the link is down.
+    if not args.wait:
+        # One best-effort pass: upload what is due unless the link is down.
+        res = worker.run_batch()
+        while res.acked and not res.link_down:
             res = worker.run_batch()
-            while res.acked and not res.link_down:
-                res = worker.run_batch()
-            st = outbox.status()
-            print(f"ecg-edge: {st.pending} pending, {st.sent} sent, {st.failed} failed;"
-                  f" link {st.link.state.value}", file=sys.stderr)
-            return EXIT_OK
-        bar = ProgressBar(len(ids), stream=sys.stderr, enabled=enabled and len(ids) > 1,
-                          label="upload")
-        stop = threading.Event()
-        refused: list[str] = []
-
-        def done() -> bool:
-            counts = outbox.state_counts(ids)
-            if counts[RecordState.FAILED]:
-                refused.append("x")
-                return True
-            bar.done = counts[RecordState.SENT] - 1
-            bar.advance()
-            return counts[RecordState.SENT] == len(set(ids))
-
-        was_down = [False]
-
-        def progress(res: DrainResult) -> None:
-            if res.link_down and not was_down[0]:
-                st = outbox.link()
-                print(f"ecg-edge: link down ({st.last_error}); records stay queued,"
-                      " retrying with backoff", file=sys.stderr)
-            if res.link_down or res.acked:
-                was_down[0] = res.link_down
-
-        timeout = None if args.timeout <= 0 else args.timeout
-        ok = worker.drain(done, timeout_s=timeout, stop=stop, on_progress=progress)
-        bar.close()
-        if refused:
-            for rec in outbox.list_records(RecordState.FAILED):
-                if rec.record_id in ids:
-                    print(f"ecg-edge: error: central refused {rec.record_id}"
-                          f" ({rec.source}): {rec.last_error}", file=sys.stderr)
-            return EXIT_REJECTED
-        if not ok:
-            counts = outbox.state_counts(ids)
-            print(f"ecg-edge: error: timed out after {args.timeout:g} s with"
-                  f" {counts[RecordState.PENDING]} of {len(set(ids))} records not yet"
-                  f" acknowledged (they stay queued); link: {outbox.link().state.value}"
-                  f" {outbox.link().last_error or ''}", file=sys.stderr)
-            return EXIT_TIMEOUT
+        st = outbox.status()
+        print(f"ecg-edge: {st.pending} pending, {st.sent} sent, {st.failed} failed;"
+              f" link {st.link.state.value}", file=sys.stderr)
         return EXIT_OK
-    finally:
-        uplink.close()
+    bar = ProgressBar(len(ids), stream=sys.stderr, enabled=enabled and len(ids) > 1,
+                      label="upload")
+    stop = threading.Event()
+    refused: list[str] = []
+
+    def done() -> bool:
+        counts = outbox.state_counts(ids)
+        if counts[RecordState.FAILED]:
+            refused.append("x")
+            return True
+        bar.done = counts[RecordState.SENT] - 1
+        bar.advance()
+        return counts[RecordState.SENT] == len(set(ids))
+
+    was_down = [False]
+
+    def progress(res: DrainResult) -> None:
+        if res.link_down and not was_down[0]:
+            st = outbox.link()
+            print(f"ecg-edge: link down ({st.last_error}); records stay queued,"
+                  " retrying with backoff", file=sys.stderr)
+        if res.link_down or res.acked:
+            was_down[0] = res.link_down
+
+    timeout = None if args.timeout <= 0 else args.timeout
+    ok = worker.drain(done, timeout_s=timeout, stop=stop, on_progress=progress)
+    bar.close()
+    if refused:
+        for rec in outbox.list_records(RecordState.FAILED):
+            if rec.record_id in ids:
+                print(f"ecg-edge: error: central refused {rec.record_id}"
+                      f" ({rec.source}): {rec.last_error}", file=sys.stderr)
+        return EXIT_REJECTED
+    if not ok:
+        counts = outbox.state_counts(ids)
+        print(f"ecg-edge: error: timed out after {args.timeout:g} s with"
+              f" {counts[RecordState.PENDING]} of {len(set(ids))} records not yet"
+              f" acknowledged (they stay queued); link: {outbox.link().state.value}"
+              f" {outbox.link().last_error or ''}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    return EXIT_OK
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
