@@ -533,25 +533,23 @@ function renderFindings() {
     const prob = f.probability === null || f.probability === undefined ? "" : ` ${(f.probability * 100).toFixed(0)}%`;
     meta.textContent = `${f.code} · ${f.origin === "machine" ? t("machine") : t("reader")}${prob}${f.detail ? ` · ${f.detail}` : ""}`;
     li.append(label, meta);
-    {
-      const actions = document.createElement("span");
-      actions.className = "actions no-print";
-      if (f.state === "proposed") {
-        const ok = document.createElement("button");
-        ok.type = "button";
-        ok.className = "confirm";
-        ok.textContent = t("confirm");
-        ok.addEventListener("click", () => { f.state = "confirmed"; renderFindings(); });
-        actions.append(ok);
-      }
-      const rm = document.createElement("button");
-      rm.type = "button";
-      rm.className = "remove";
-      rm.textContent = t("remove");
-      rm.addEventListener("click", () => { state.findings.splice(i, 1); renderFindings(); });
-      actions.append(rm);
-      li.append(actions);
+    const actions = document.createElement("span");
+    actions.className = "actions no-print";
+    if (f.state === "proposed") {
+      const ok = document.createElement("button");
+      ok.type = "button";
+      ok.className = "confirm";
+      ok.textContent = t("confirm");
+      ok.addEventListener("click", () => { f.state = "confirmed"; renderFindings(); });
+      actions.append(ok);
     }
+    const rm = document.createElement("button");
+    rm.type = "button";
+    rm.className = "remove";
+    rm.textContent = t("remove");
+    rm.addEventListener("click", () => { state.findings.splice(i, 1); renderFindings(); });
+    actions.append(rm);
+    li.append(actions);
     return li;
   }));
   const pending = state.findings.filter((f) => f.state === "proposed").length;

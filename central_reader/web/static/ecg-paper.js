@@ -175,9 +175,8 @@ function drawSamples(ctx, sig, fsHz, i0, i1, x0Mm, baselineMm, speed, gain, k) {
   const yb = baselineMm * k;
   const gy = gain * k;
   const n = i1 - i0;
-  const perPx = n / Math.max(1, n * dx);
   ctx.beginPath();
-  if (perPx > 3) {
+  if (1 / dx > 3) {
     // More than 3 samples per device pixel: min/max per pixel column keeps every spike.
     const cols = Math.ceil(n * dx);
     let i = i0;
