@@ -7,7 +7,7 @@ signal/noise thresholds with RR-based searchback and T-wave rejection [1]_, [3]_
 
 Departures from the paper (and from sleepecg):
 
-- **Work rate.** The raw signal is block-averaged to about ``work_fs_hz`` (180 Hz) before
+- **Work rate.** The raw signal is block-averaged to about ``work_fs_hz`` (120 Hz) before
   filtering (integer factor, none below 360 Hz); the QRS band (< 40 Hz) is untouched and
   the cost falls with the rate. The R position is refined back at the original rate.
 - **Lead fusion.** Each usable lead gives its own energy envelope, normalised by its local
@@ -130,7 +130,7 @@ class RPeakConfig:
     band_low_hz: float = 5.0
     band_high_hz: float = 30.0
     filter_order: int = 2
-    work_fs_hz: float = 180.0
+    work_fs_hz: float = 120.0
     integration_ms: float = 150.0
     refractory_ms: float = 200.0
     t_wave_ms: float = 360.0
@@ -245,23 +245,43 @@ def _moving_sum(x: NDArray[np.float64], width: int) -> NDArray[np.float64]:
 def _flat_mask(x: NDArray[np.float64], run: int, margin: int) -> NDArray[np.bool_]:
     """True where a lead is in (or ``margin`` from) a run of >= ``run`` equal samples."""
     n_leads, n = x.shape
-    mask = np.zeros((n_leads, n), dtype=bool)
-    for lead in range(
-        n_leads
-    ):  # leads (<= 15); runs come from change points, no sample loop
-        changes = np.flatnonzero(np.diff(x[lead]) != 0.0) + 1
-        bounds = np.concatenate(([0], changes, [n]))
-        lengths = np.diff(bounds)
-        long_runs = np.flatnonzero(lengths >= run)
-        if long_runs.size == 0:
+    run = min(run, n)
+    mask = np.zeros(x.shape, dtype=bool)
+    for lead in range(n_leads):  # leads (<= 15); the work is on the zero-step indices
+        z = np.flatnonzero(x[lead, 1:] == x[lead, :-1])  # step z joins samples z, z+1
+        span = run - 2  # run samples = run-1 consecutive zero steps
+        if z.size <= span:
+            continue
+        starts = z[: z.size - span][z[span:] - z[: z.size - span] == span]
+        if starts.size == 0:
             continue
         edges = np.zeros(n + 1, dtype=np.int64)
-        starts = np.maximum(bounds[long_runs] - margin, 0)
-        stops = np.minimum(bounds[long_runs + 1] + margin, n)
-        np.add.at(edges, starts, 1)
-        np.add.at(edges, stops, -1)
+        np.add.at(edges, np.maximum(starts - margin, 0), 1)
+        np.add.at(edges, np.minimum(starts + run + margin, n), -1)
         mask[lead] = np.cumsum(edges[:-1]) > 0
     return mask
+
+
+def _peaks(e: NDArray[np.float64], distance: int) -> NDArray[np.intp]:
+    """Local maxima of ``e`` (1-D); of two closer than ``distance`` the lower is dropped.
+
+    Like ``scipy.signal.find_peaks(e, distance=distance)`` but vectorised over neighbour
+    ranks instead of sorted by height (peaks of a smooth envelope are sparse).
+    """
+    inner = e[1:-1]
+    p = np.flatnonzero((inner > e[:-2]) & (inner >= e[2:])) + 1
+    h = e[p]
+    keep = np.ones(p.size, dtype=bool)
+    for k in range(1, distance + 1):  # neighbour rank, at most `distance` iterations
+        if k >= p.size:
+            break
+        close = (p[k:] - p[:-k]) < distance
+        if not close.any():
+            break
+        keep[:-k] &= ~(close & (h[:-k] < h[k:]))
+        keep[k:] &= ~(close & (h[k:] <= h[:-k]))
+    peaks: NDArray[np.intp] = p[keep]
+    return peaks
 
 
 def _envelopes(bp: NDArray[np.float64], width: int) -> NDArray[np.float64]:
@@ -319,6 +339,49 @@ def _periodicity(
     return np.stack([np.interp(centres_b, centres_w, q[i]) for i in range(n_leads)])
 
 
+def _gain(
+    e: NDArray[np.float64], cfg: RPeakConfig, ns: _Samples
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per-block local level, typical level and inverse gain of zero-padded envelopes.
+
+    ``e`` is (leads, blocks x block). Returns ``local`` (leads, blocks), ``typical``
+    (leads, 1) and ``inv_scale`` (leads, blocks).
+    """
+    n_leads = e.shape[0]
+    level = e.reshape(n_leads, -1, ns.block).max(axis=-1)
+    local = scipy.ndimage.maximum_filter1d(level, ns.scale_blocks, axis=-1, mode="nearest")
+    typical = np.array(
+        [np.median(row[row > 0]) if (row > 0).any() else 0.0 for row in local]
+    )[:, None]
+    scale = np.maximum(local, cfg.scale_floor * typical)
+    inv_scale = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
+    return local, typical, inv_scale
+
+
+def _padded(
+    env: NDArray[np.float64], valid: NDArray[np.bool_], block: int
+) -> NDArray[np.float64]:
+    n_leads, n = env.shape
+    e = np.zeros((n_leads, -(-n // block) * block))
+    np.multiply(env, valid, out=e[:, :n])
+    return e
+
+
+def _single_lead_candidates(
+    env: NDArray[np.float64], valid: NDArray[np.bool_], cfg: RPeakConfig, ns: _Samples
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Candidates of one lead: peaks of its envelope, amplitudes after the gain control.
+
+    The gain varies slowly (per block), so it is applied at the candidates only.
+    """
+    e = _padded(env, valid, ns.block)
+    _, _, inv_scale = _gain(e, cfg, ns)
+    cand = _peaks(e[0, : env.shape[1]], max(1, ns.refractory // 2))
+    centres = (np.arange(inv_scale.shape[1]) + 0.5) * ns.block
+    amps = e[0, cand] * np.interp(cand, centres, inv_scale[0])
+    return cand, amps
+
+
 def _fuse(
     env: NDArray[np.float64], valid: NDArray[np.bool_], cfg: RPeakConfig, ns: _Samples
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -326,25 +389,16 @@ def _fuse(
 
     Returns the fused envelope (samples,) and each lead's median weight (leads,).
     """
-    n_leads, n = env.shape
+    n = env.shape[1]
     b = ns.block
-    nb = -(-n // b)
-    e = np.zeros((n_leads, nb * b))
-    np.multiply(env, valid, out=e[:, :n])
-    level = e.reshape(n_leads, nb, b).max(axis=-1)
-    local = scipy.ndimage.maximum_filter1d(level, ns.scale_blocks, axis=-1, mode="nearest")
-    typical = np.array(
-        [np.median(row[row > 0]) if (row > 0).any() else 0.0 for row in local]
-    )
-    typical = typical[:, None]
+    e = _padded(env, valid, b)
+    local, typical, inv_scale = _gain(e, cfg, ns)
     ratio = np.divide(local, typical, out=np.zeros_like(local), where=typical > 0)
-    weight = _periodicity(e, ns.fs, cfg.periodicity_window_s, nb, b)
+    weight = _periodicity(e, ns.fs, cfg.periodicity_window_s, local.shape[1], b)
     weight = np.maximum(weight, 0.0) ** cfg.periodicity_power + 1e-9
     penalty = np.minimum(1.0, cfg.artefact_ratio / np.maximum(ratio, 1e-12))
     weight *= penalty**cfg.artefact_power
     weight *= typical > 0
-    scale = np.maximum(local, cfg.scale_floor * typical)
-    inv_scale = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
     w_samples = _expand(weight, b, n) * valid
     num = (w_samples * _expand(inv_scale, b, n) * env).sum(axis=0)
     den = w_samples.sum(axis=0)
@@ -386,51 +440,68 @@ def decide_beats(
         Indices into ``positions`` of the accepted beats, increasing.
     """
     beats: list[int] = []
-    rr: list[int] = []
+    recent: list[int] = []  # the last (up to) 8 RR intervals, in samples
+    rr_sum = 0
+    limit = float("inf")  # searchback when the gap exceeds this
     t_ratio = t_wave_ratio * t_wave_ratio
+    last = -1
+    last_pos = 0
+    last_amp = 0.0
+    searched = 0  # candidates before this index already failed a searchback
     n = len(positions)
     i = 0
     while i < n:
         pos = positions[i]
         amp = amplitudes[i]
         thr = npk + threshold_fraction * (spk - npk)
-        if beats:
-            last = beats[-1]
-            gap = pos - positions[last]
-            rr_avg = sum(rr[-8:]) / len(rr[-8:]) if rr else 0.0
-            if rr and gap > searchback_rr * rr_avg:
-                found = _searchback(
-                    positions,
-                    amplitudes,
-                    last,
-                    i,
-                    refractory,
-                    t_wave,
-                    t_ratio,
-                    searchback_fraction * thr,
-                )
-                if found >= 0:
-                    spk = 0.25 * amplitudes[found] + 0.75 * spk
-                    rr.append(positions[found] - positions[last])
-                    beats.append(found)
-                    continue
-            if gap < refractory:
-                if amp > amplitudes[last]:
-                    # the larger peak of the two wins (departure from the paper)
-                    beats[-1] = i
-                    if len(beats) > 1:
-                        rr[-1] = pos - positions[beats[-2]]
-                i += 1
-                continue
-            if amp > thr and (gap > t_wave or amp >= t_ratio * amplitudes[last]):
+        if last < 0:
+            if amp > thr:
                 spk = 0.125 * amp + 0.875 * spk
-                rr.append(gap)
                 beats.append(i)
+                last, last_pos, last_amp = i, pos, amp
             else:
                 npk = 0.125 * amp + 0.875 * npk
-        elif amp > thr:
+            i += 1
+            continue
+        gap = pos - last_pos
+        if gap > limit:
+            start = max(last + 1, searched)
+            found = _searchback(
+                positions, amplitudes, last, start, i, refractory, t_wave, t_ratio,
+                searchback_fraction * thr,
+            )  # fmt: skip
+            if found >= 0:
+                amp_f = amplitudes[found]
+                spk = 0.25 * amp_f + 0.75 * spk
+                rr_gap = positions[found] - last_pos
+                beats.append(found)
+                last, last_pos, last_amp = found, positions[found], amp_f
+                recent.append(rr_gap)
+                rr_sum += rr_gap
+                if len(recent) > 8:
+                    rr_sum -= recent.pop(0)
+                limit = searchback_rr * rr_sum / len(recent)
+                continue  # re-examine candidate i against the recovered beat
+            searched = i
+        if gap < refractory:
+            if amp > last_amp:
+                # the larger peak of the two wins (departure from the paper)
+                beats[-1] = i
+                if len(beats) > 1:
+                    new_rr = pos - positions[beats[-2]]
+                    rr_sum += new_rr - recent[-1]
+                    recent[-1] = new_rr
+                    limit = searchback_rr * rr_sum / len(recent)
+                last, last_pos, last_amp = i, pos, amp
+        elif amp > thr and (gap > t_wave or amp >= t_ratio * last_amp):
             spk = 0.125 * amp + 0.875 * spk
             beats.append(i)
+            recent.append(gap)
+            rr_sum += gap
+            if len(recent) > 8:
+                rr_sum -= recent.pop(0)
+            limit = searchback_rr * rr_sum / len(recent)
+            last, last_pos, last_amp = i, pos, amp
         else:
             npk = 0.125 * amp + 0.875 * npk
         i += 1
@@ -441,19 +512,20 @@ def _searchback(
     positions: list[int],
     amplitudes: list[float],
     last: int,
+    start: int,
     stop: int,
     refractory: int,
     t_wave: int,
     t_ratio: float,
     threshold: float,
 ) -> int:
-    """Largest candidate strictly between beat ``last`` and candidate ``stop`` above
+    """Largest candidate in ``start..stop-1`` (after beat ``last``) above
     ``threshold`` (outside the refractory period, passing the T-wave test); -1 if none."""
     best = -1
     best_amp = threshold
     origin = positions[last]
     last_amp = amplitudes[last]
-    for j in range(last + 1, stop):
+    for j in range(start, stop):
         gap = positions[j] - origin
         amp = amplitudes[j]
         if gap < refractory or amp <= best_amp:
@@ -505,7 +577,19 @@ def _select_leads(
                 got=f"{mask.dtype} array of shape {mask.shape}",
             )
         x = x[mask]
-    return x[np.ptp(x, axis=-1) > 0.0] if x.shape[0] else x
+    return x
+
+
+def _block_mean(x: NDArray[np.float64], k: int) -> NDArray[np.float64]:
+    """Average non-overlapping blocks of ``k`` samples (strided sums, no reshape copy)."""
+    if k == 1:
+        return x
+    m = x.shape[-1] // k
+    out = x[:, 0 : m * k : k].copy()
+    for j in range(1, k):  # k <= 10 strided adds, not a loop over samples
+        out += x[:, j : m * k : k]
+    out *= 1.0 / k
+    return out
 
 
 def detect_rpeaks(
@@ -550,17 +634,25 @@ def detect_rpeaks(
     cfg = config if config is not None else RPeakConfig()
     ns = _to_samples(cfg, float(fs))
     k = ns.factor
-    m = x.shape[1] // k
-    work = x[:, : m * k].reshape(x.shape[0], m, k).mean(axis=-1) if k > 1 else x
+    work = _block_mean(x, k)
+    live = np.ptp(work, axis=-1) > 0.0
+    if not live.all():
+        x, work = x[live], work[live]
+    if x.shape[0] == 0:
+        return _EMPTY
     sos = design_detection_filter(
         ns.fs, cfg.band_low_hz, cfg.band_high_hz, cfg.filter_order
     )
     bp = scipy.signal.sosfiltfilt(sos, work, axis=-1)
     env = _envelopes(bp, ns.integration)
     valid = ~_flat_mask(work, ns.flat, ns.margin)
-    fused, weights = _fuse(env, valid, cfg, ns)
-    cand, _ = scipy.signal.find_peaks(fused, distance=max(1, ns.refractory // 2))
-    amps = fused[cand]
+    if x.shape[0] == 1:
+        cand, amps = _single_lead_candidates(env, valid, cfg, ns)
+        weights = np.ones(1)
+    else:
+        fused, weights = _fuse(env, valid, cfg, ns)
+        cand = _peaks(fused, max(1, ns.refractory // 2))
+        amps = fused[cand]
     cand = cand[amps > 0.0]
     amps = amps[amps > 0.0]
     if cand.size == 0:
