@@ -9,7 +9,8 @@ SCP-ECG ``5.6.3-9-1`` -> ``I`` ...), else from its code meaning, else the channe
 
 Writing makes a 12-Lead ECG Waveform object (``1.2.840.10008.5.1.4.1.1.9.1.1``) when
 the record fits that IOD (<= 13 channels, fs 200-1000 Hz, <= 16384 samples), otherwise a
-General ECG one, int16 samples with a per-channel sensitivity chosen to fit the signal
+General ECG one (<= 24 channels, 200-1000 Hz) or an Ambulatory ECG one (<= 12 channels,
+50-1000 Hz), int16 samples with a per-channel sensitivity chosen to fit the signal
 (1 uV/LSB when it fits), so a round trip loses at most half a step per sample.
 """
 
@@ -31,13 +32,14 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import (
     UID,
+    AmbulatoryECGWaveformStorage,
     ExplicitVRLittleEndian,
     GeneralECGWaveformStorage,
     TwelveLeadECGWaveformStorage,
     generate_uid,
 )
 
-from edge_agent.errors import RecordFormatError
+from edge_agent.errors import InvalidSignalError, RecordFormatError
 from edge_agent.io.record import EcgRecord, build_record
 from edge_agent.types import STANDARD_12, normalize_lead_name
 
@@ -346,7 +348,11 @@ def _extra(ds: Dataset, group: Dataset) -> dict[str, str]:
 
 
 def write_dicom_ecg(record: EcgRecord, path: str | PathLike[str]) -> Path:
-    """Write a record as a DICOM 12-Lead (or General) ECG waveform object.
+    """Write a record as a DICOM ECG waveform object (int16, 1 uV/LSB when it fits).
+
+    The SOP class is the first whose IOD constraints (PS3.3 A.34) the record meets:
+    12-Lead ECG (1-13 channels, 200-1000 Hz, <= 16384 samples), General ECG (1-24
+    channels, 200-1000 Hz), Ambulatory ECG (1-12 channels, 50-1000 Hz).
 
     Parameters
     ----------
@@ -359,15 +365,35 @@ def write_dicom_ecg(record: EcgRecord, path: str | PathLike[str]) -> Path:
     -------
     Path
         The path written.
+
+    Raises
+    ------
+    InvalidSignalError
+        No ECG IOD accepts the record (e.g. 100 Hz with 15 leads).
     """
-    n_ch, n_s = record.signal.shape
-    twelve = n_ch <= 13 and 200 <= record.fs <= 1000 and n_s <= 16384
-    sop_class = TwelveLeadECGWaveformStorage if twelve else GeneralECGWaveformStorage
+    sop_class = _sop_class(record)
     ds = _base_dataset(record, sop_class)
     ds.WaveformSequence = DicomSequence([_waveform_group(record)])
     out = Path(path)
     ds.save_as(out, enforce_file_format=True)
     return out
+
+
+def _sop_class(record: EcgRecord) -> UID:
+    n_ch, n_s = record.signal.shape
+    fs = record.fs
+    if n_ch <= 13 and 200 <= fs <= 1000 and n_s <= 16384:
+        return TwelveLeadECGWaveformStorage
+    if n_ch <= 24 and 200 <= fs <= 1000:
+        return GeneralECGWaveformStorage
+    if n_ch <= 12 and 50 <= fs <= 1000:
+        return AmbulatoryECGWaveformStorage
+    raise InvalidSignalError(
+        "no DICOM ECG waveform IOD accepts this record",
+        path=record.source,
+        expected="<= 24 channels at 200-1000 Hz, or <= 12 channels at 50-1000 Hz",
+        got=f"{n_ch} channels at {fs:g} Hz",
+    )
 
 
 def _base_dataset(record: EcgRecord, sop_class: UID) -> Dataset:

@@ -10,7 +10,7 @@ import pydicom
 import pytest
 from pydicom.uid import GeneralECGWaveformStorage, TwelveLeadECGWaveformStorage
 
-from edge_agent.errors import RecordFormatError
+from edge_agent.errors import InvalidSignalError, RecordFormatError
 from edge_agent.io import EcgRecord, build_record, read_dicom, read_record, write_dicom_ecg
 from edge_agent.types import STANDARD_12
 
@@ -68,6 +68,41 @@ def test_large_amplitude_uses_a_coarser_step(tmp_path: Path) -> None:
     assert sens.max() > 1e-3, f"sensitivity {sens.max()} mV/LSB"
     err = np.abs(read_dicom(path).signal - rec.signal)
     assert (err <= sens[:, None] / 2 + 1e-12).all(), f"max error {err.max()}"
+
+
+def test_100_hz_goes_to_ambulatory_and_15_leads_at_100_hz_is_refused(
+    tmp_path: Path,
+) -> None:
+    rec = _record(n_leads=12)
+    slow = build_record(rec.signal[:, ::5], 100.0, rec.leads, source="s", format="t")
+    back = read_dicom(write_dicom_ecg(slow, tmp_path / "amb.dcm"))
+    assert back.fs == 100.0, f"{back.fs}"
+    assert back.extra["sop_class"] == "1.2.840.10008.5.1.4.1.1.9.1.3", f"{back.extra}"
+    wide = build_record(
+        _record(n_leads=15).signal[:, ::5],
+        100.0,
+        [*STANDARD_12, "a", "b", "c"],
+        source="w",
+        format="t",
+    )
+    with pytest.raises(InvalidSignalError, match="no DICOM ECG waveform IOD"):
+        write_dicom_ecg(wide, tmp_path / "wide.dcm")
+
+
+def test_pydicom_shipped_mortara_ecg() -> None:
+    """A real vendor object (Mortara ELI 250) shipped with pydicom, checked against
+    pydicom's own decoder (both apply sensitivity, correction and baseline)."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("waveform_ecg.dcm")
+    assert path is not None, "pydicom's test file waveform_ecg.dcm is missing"
+    rec = read_dicom(path)
+    assert rec.leads == STANDARD_12 and rec.fs == 1000.0, f"{rec.leads} {rec.fs}"
+    assert rec.signal.shape == (12, 10000), f"{rec.signal.shape}"  # RHYTHM, not MEDIAN BEAT
+    ref = pydicom.dcmread(path).waveform_array(0).T * 1e-3  # uV -> mV
+    np.testing.assert_allclose(rec.signal, ref, rtol=1e-12)
+    assert (rec.patient_id, rec.age_years, rec.sex) == ("642341", 42.0, "F"), f"{rec}"
+    assert rec.acquired_at == datetime(2013, 1, 25, 10, 59, 19), f"{rec.acquired_at}"
 
 
 def test_15_leads_go_to_general_ecg(tmp_path: Path) -> None:
