@@ -328,7 +328,7 @@ const FID_STYLE = {
 
 /**
  * The median beat of every lead with the machine's global fiducials (vertical lines), drawn
- * at 50 mm/s and the chosen gain (x2), 4 x 3 boxes.
+ * at 50 mm/s and twice the chosen gain (at most 20 mm/mV), 4 x 3 boxes.
  */
 export class MedianBeatView {
   constructor(canvas, overlay) {
@@ -349,7 +349,7 @@ export class MedianBeatView {
     this.canvas.hidden = false;
     if (this.overlay) this.overlay.hidden = false;
     const speed = 50;
-    const g = gain * 2;
+    const g = Math.min(gain * 2, 20);
     const fs = median.fs_hz;
     const n = median.uv[0].length;
     const boxW = Math.ceil(((n / fs) * speed + 4) / 5) * 5;
