@@ -82,6 +82,7 @@ def station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                args=CHROMIUM_ARGS)
