@@ -11,6 +11,10 @@ const TOKEN_KEY = "ecg.token";
 const params = new URLSearchParams(location.search);
 const REFRESH_MS = Number(params.get("refresh_ms")) || 5000;
 const LEASE_RENEW_MS = 120000;
+// The claim is renewed only while the reader is active: a reader who walks away from an open
+// record lets the lease expire, so the record goes back to the queue for someone else.
+const IDLE_MS = 240000;
+let lastActivity = Date.now();
 const PRIORITY_ORDER = ["critical", "warning", "unreadable", "routine"];
 const CRITICAL_CODES = new Set(["STEMI", "VT", "VF", "ASYSTOLE", "AVB3"]);
 
@@ -329,6 +333,7 @@ async function openRecord(recordId) {
   });
   if (!readOnly) {
     state.leaseTimer = setInterval(() => {
+      if (Date.now() - lastActivity > IDLE_MS) return;
       api("POST", `/records/${encodeURIComponent(recordId)}/claim`, {}).catch(() => toast(t("claim_lost"), "error"));
     }, LEASE_RENEW_MS);
   }
@@ -806,6 +811,9 @@ function wire() {
   $("conclusion-fill").addEventListener("click", () => { $("conclusion").value = conclusionFromFindings(); });
   $("sign").addEventListener("click", sign);
   document.addEventListener("keydown", onKey);
+  for (const type of ["keydown", "pointerdown", "pointermove", "wheel"]) {
+    document.addEventListener(type, () => { lastActivity = Date.now(); }, { passive: true });
+  }
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
