@@ -139,7 +139,7 @@ class RPeakConfig:
     searchback_rr: float = 1.66
     searchback_fraction: float = 0.5
     refine_ms: float = 60.0
-    flat_ms: float = 40.0
+    flat_ms: float = 1000.0
     block_ms: float = 250.0
     scale_window_s: float = 3.0
     scale_floor: float = 0.1
@@ -161,7 +161,7 @@ class RPeakConfig:
             (1.0 < self.searchback_rr <= 3.0, "1 < searchback_rr <= 3"),
             (0.0 < self.searchback_fraction < 1.0, "0 < searchback_fraction < 1"),
             (5.0 <= self.refine_ms <= 150.0, "5 <= refine_ms <= 150"),
-            (5.0 <= self.flat_ms <= 1000.0, "5 <= flat_ms <= 1000"),
+            (5.0 <= self.flat_ms <= 10000.0, "5 <= flat_ms <= 10000"),
             (50.0 <= self.block_ms <= 1000.0, "50 <= block_ms <= 1000"),
             (1.0 <= self.scale_window_s <= 20.0, "1 <= scale_window_s <= 20"),
             (0.0 <= self.scale_floor < 1.0, "0 <= scale_floor < 1"),
