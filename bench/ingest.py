@@ -256,23 +256,37 @@ def run_backend(
         ]
         for i in range(20):  # warm-up (also registers the site)
             stubs[i % len(stubs)].Submit(_request(template), metadata=md, timeout=30)
-        sat = saturation(stubs, md, template, ns.clients, ns.seconds)
-        print(
-            f"{name:9} x{instances} saturation  {sat['rec_per_s']:7.1f} rec/s  "
-            f"p50 {sat['p50_ms']:6.2f} ms  p99 {sat['p99_ms']:7.2f} ms  "
-            f"({ns.clients} clients, errors {sat['errors']})",
-            flush=True,
-        )
-        out["saturation"] = sat
-        if instances == 1:
-            off = offered(stubs[0], md, template, ns.rate, ns.seconds)
+        runs: list[dict[str, Any]] = []
+        for _ in range(ns.repeats):
+            cpu0 = [_proc_cpu_s(srv.proc.pid) for srv in servers]
+            client0 = _self_cpu_s()
+            sat = saturation(stubs, md, template, ns.clients, ns.seconds)
+            server_cpu = sum(_proc_cpu_s(srv.proc.pid) for srv in servers) - sum(cpu0)
+            sat["server_cpu_ms_per_record"] = round(1e3 * server_cpu / sat["records"], 3)
+            sat["client_cpu_ms_per_record"] = round(
+                1e3 * (_self_cpu_s() - client0) / sat["records"], 3
+            )
+            runs.append(sat)
             print(
-                f"{name:9} x1 offered {ns.rate:g}/s {off['rec_per_s']:7.1f} rec/s  "
-                f"p50 {off['p50_ms']:6.2f} ms  p99 {off['p99_ms']:7.2f} ms  "
-                f"max {off['max_ms']:.1f} ms (errors {off['errors']})",
+                f"{name:9} x{instances} saturation  {sat['rec_per_s']:7.1f} rec/s  "
+                f"p50 {sat['p50_ms']:6.2f} ms  p99 {sat['p99_ms']:7.2f} ms  "
+                f"server CPU {sat['server_cpu_ms_per_record']:.2f} ms/rec  "
+                f"({ns.clients} clients, errors {sat['errors']})",
                 flush=True,
             )
-            out[f"offered_{ns.rate:g}"] = off
+        out["saturation"] = _median_run(runs)
+        if instances == 1:
+            offs: list[dict[str, Any]] = []
+            for _ in range(ns.repeats):
+                off = offered(stubs[0], md, template, ns.rate, ns.seconds)
+                offs.append(off)
+                print(
+                    f"{name:9} x1 offered {ns.rate:g}/s {off['rec_per_s']:7.1f} rec/s  "
+                    f"p50 {off['p50_ms']:6.2f} ms  p99 {off['p99_ms']:7.2f} ms  "
+                    f"max {off['max_ms']:.1f} ms (errors {off['errors']})",
+                    flush=True,
+                )
+            out[f"offered_{ns.rate:g}"] = _median_run(offs)
         for c in channels:
             c.close()
     finally:
@@ -296,7 +310,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ci = os.environ.get("CI", "").lower() == "true"
     parser.add_argument("--seconds", type=float, default=2.0 if ci else 10.0)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1 if ci else 3,
+        help="repeats per phase; the JSON keeps medians and every run",
+    )
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -326,7 +346,6 @@ def main() -> None:
                 )
             elif backend == "postgres":
                 import psycopg
-
 
                 schema = f"bench_{secrets.token_hex(4)}"
                 direct_schema = f"{schema}_direct"
@@ -398,6 +417,30 @@ def main() -> None:
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(verdict), flush=True)
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _self_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every numeric field over repeats, plus the runs themselves."""
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = round(float(np.median([r[key] for r in runs])), 3)
+        else:
+            out[key] = value
+    out["repeats"] = len(runs)
+    out["runs"] = runs
+    return out
 
 
 def _pg_store(schema: str) -> Any:
