@@ -516,3 +516,30 @@ def test_renderer_draws_records_that_are_not_12_lead(page: Any) -> None:
     assert all(d["rhythm"] and d["points"] > 0 for d in drawn["drawn"]), drawn["drawn"]
     assert drawn["drawn"][0]["w"] == pytest.approx(250 * 4), "10 s at 25 mm/s = 250 mm"
     assert drawn["rhythm"] == ",".join(rec.leads), drawn["rhythm"]
+
+
+def test_lease_renewed_only_while_the_reader_is_active(
+    page: Any, station: dict[str, Any]
+) -> None:
+    """Renew every 0.3 s, idle after 1.5 s (URL test knobs): the lease stops moving."""
+    central = station["central"]
+    page.goto(f"{central.url}/?lease_renew_ms=300&idle_ms=1500")
+    _sign_in(page, central.tokens["cardiologist"])
+    rid = _open_row(page, 0)["recordId"]
+
+    def lease() -> str:
+        items = _api(central, "GET", "/queue?include_claimed=1")["items"]
+        return str(next(i for i in items if i["record_id"] == rid)["lease_expires_at"])
+
+    first = lease()
+    page.wait_for_timeout(900)
+    assert lease() > first, "an active reader's lease must be renewed"
+    page.wait_for_timeout(2500)  # no input: idle, and the last renewal has landed
+    idle = lease()
+    page.wait_for_timeout(900)
+    assert lease() == idle, "an idle reader's lease must not be renewed"
+    page.mouse.move(200, 200)
+    page.mouse.move(220, 210)
+    page.wait_for_timeout(900)
+    assert lease() > idle, "activity must resume the renewals"
+    _back_to_queue(page)

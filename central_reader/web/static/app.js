@@ -10,10 +10,10 @@ const API = "/api/v1";
 const TOKEN_KEY = "ecg.token";
 const params = new URLSearchParams(location.search);
 const REFRESH_MS = Number(params.get("refresh_ms")) || 5000;
-const LEASE_RENEW_MS = 120000;
+const LEASE_RENEW_MS = Number(params.get("lease_renew_ms")) || 120000;
 // The claim is renewed only while the reader is active: a reader who walks away from an open
 // record lets the lease expire, so the record goes back to the queue for someone else.
-const IDLE_MS = 240000;
+const IDLE_MS = Number(params.get("idle_ms")) || 240000;
 let lastActivity = Date.now();
 const PRIORITY_ORDER = ["critical", "warning", "unreadable", "routine"];
 const CRITICAL_CODES = new Set(["STEMI", "VT", "VF", "ASYSTOLE", "AVB3"]);
