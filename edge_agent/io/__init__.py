@@ -17,19 +17,24 @@ General ECG waveforms (``.dcm``, also written), CSV (``.csv``, also written), SC
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from edge_agent.errors import RecordFormatError, UnsupportedFormatError
+from edge_agent.io._paths import WFDB_SUFFIXES, record_stem
 from edge_agent.io.aecg_reader import read_aecg
 from edge_agent.io.csv_io import read_csv, write_csv
-from edge_agent.io.dicom_io import read_dicom, write_dicom_ecg
 from edge_agent.io.record import EcgRecord, build_record
-from edge_agent.io.scp_reader import read_scp
-from edge_agent.io.wfdb_reader import WFDB_SUFFIXES, read_wfdb, record_stem
 from edge_agent.types import STANDARD_12, normalize_lead_name
+
+if TYPE_CHECKING:
+    from edge_agent.io.dicom_io import read_dicom, write_dicom_ecg
+    from edge_agent.io.scp_reader import read_scp
+    from edge_agent.io.wfdb_reader import read_wfdb
 
 __all__ = [
     "RECORD_SUFFIXES",
@@ -46,12 +51,39 @@ __all__ = [
     "write_dicom_ecg",
 ]
 
-_READERS: dict[str, Callable[[Path], EcgRecord]] = {
-    ".xml": read_aecg,
-    ".dcm": read_dicom,
-    ".dicom": read_dicom,
-    ".csv": read_csv,
-    ".scp": read_scp,
+# wfdb (through pandas), pydicom and ecgdatakit take seconds to import on a cart: their
+# readers load on first use, so listing a folder or importing the package stays cheap.
+_LAZY = {
+    "read_dicom": "edge_agent.io.dicom_io",
+    "write_dicom_ecg": "edge_agent.io.dicom_io",
+    "read_scp": "edge_agent.io.scp_reader",
+    "read_wfdb": "edge_agent.io.wfdb_reader",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def _reader(name: str) -> Callable[[Path], EcgRecord]:
+    """The reader function called ``name``, importing its module on first use."""
+    found = globals().get(name)
+    if found is None:
+        found = __getattr__(name)
+    return cast("Callable[[Path], EcgRecord]", found)
+
+
+_READERS: dict[str, str] = {
+    ".xml": "read_aecg",
+    ".dcm": "read_dicom",
+    ".dicom": "read_dicom",
+    ".csv": "read_csv",
+    ".scp": "read_scp",
 }
 RECORD_SUFFIXES: tuple[str, ...] = (".hea", *_READERS)
 """Suffixes :func:`iter_record_paths` lists (a WFDB record once, as its ``.hea``)."""
@@ -78,20 +110,20 @@ def read_record(path: str | PathLike[str]) -> EcgRecord:
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in WFDB_SUFFIXES or (not p.exists() and _has_header(p)):
-        return read_wfdb(p)
+        return _reader("read_wfdb")(p)
     if not p.is_file():
         raise RecordFormatError(
             "file not found", path=str(p), expected="an existing file", got="no such file"
         )
-    reader = _READERS.get(suffix) or _READERS.get(_sniff(p))
-    if reader is None:
+    name = _READERS.get(suffix) or _READERS.get(_sniff(p))
+    if name is None:
         raise UnsupportedFormatError(
             "unsupported record format",
             path=str(p),
             expected="WFDB (.hea/.dat/.mat), aECG .xml, DICOM .dcm, CSV .csv or SCP .scp",
             got=f"suffix {suffix!r}" if suffix else "no suffix",
         )
-    return reader(p)
+    return _reader(name)(p)
 
 
 def _sniff(p: Path) -> str:

@@ -31,6 +31,7 @@ import wfdb
 from numpy.typing import NDArray
 
 from edge_agent.errors import RecordFormatError, UnsupportedFormatError
+from edge_agent.io._paths import WFDB_SUFFIXES, record_stem
 from edge_agent.io.record import EcgRecord, build_record
 from edge_agent.types import STANDARD_12, normalize_lead_name
 
@@ -38,7 +39,6 @@ __all__ = ["WFDB_SUFFIXES", "read_wfdb", "record_stem"]
 
 logger = logging.getLogger(__name__)
 
-WFDB_SUFFIXES = (".hea", ".dat", ".mat")
 # Bits per stored sample for the formats wfdb reads; FLAC formats (508/516/524) are
 # compressed, so their size cannot be checked in advance.
 _BITS: dict[str, float] = {
@@ -52,14 +52,6 @@ _TO_MV: dict[str, float] = {
     "v": 1e3, "volt": 1e3, "volts": 1e3, "nv": 1e-6,
 }  # fmt: skip
 _MAX_HEADER_BYTES = 1 << 20
-
-
-def record_stem(path: str | PathLike[str]) -> Path:
-    """Return the WFDB record stem for a ``.hea``/``.dat``/``.mat`` path or a stem."""
-    p = Path(path)
-    if p.suffix.lower() in WFDB_SUFFIXES:
-        return p.with_suffix("")
-    return p
 
 
 def read_wfdb(path: str | PathLike[str]) -> EcgRecord:
