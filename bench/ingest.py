@@ -321,6 +321,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--out", type=Path, default=OUT)
     ns = parser.parse_args()
+    load_start = os.getloadavg()
     template = load_template()
     print(
         f"record {RECORD.name}: 12 x {template.waveform.n_samples} samples, "
@@ -393,7 +394,8 @@ def main() -> None:
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            "loadavg_at_start": os.getloadavg(),
+            "loadavg_at_start": load_start,
+            "loadavg_at_end": os.getloadavg(),
             "python": platform.python_version(),
         },
         "record": {
