@@ -228,8 +228,12 @@ def _t_wave(
     area = sign[:, None] * (csum[:, k + 1] - csum[:, k + 1 - win] - win * dev[:, k])
     limit = peak_l + _samples(cfg.t_search_s, fs)
     area[(k[None, :] <= peak_l[:, None]) | (k[None, :] > limit[:, None])] = -np.inf
-    ends = a0 + k[np.argmax(area, axis=1)]
-    reliable = (amp >= cfg.t_reliable * amp.max()) & (a0 + peak_l < stop)
+    best = k[np.argmax(area, axis=1)]
+    ends = a0 + best
+    # an end stuck at the search limit is not a corner of the T wave but a wave that
+    # runs on (next P wave, U wave, wander): that lead is not used
+    interior = best < np.minimum(limit, dev.shape[1] - 1)
+    reliable = (amp >= cfg.t_reliable * amp.max()) & (a0 + peak_l < stop) & interior
     if not reliable.any():
         return t_peak, None
     return t_peak, int(round(float(np.quantile(ends[reliable], cfg.t_quantile))))
