@@ -148,6 +148,15 @@ def test_header_lying_about_the_number_of_signals(tmp_path: Path) -> None:
     assert "signal" in str(err).lower() or "header" in str(err).lower(), f"{err}"
 
 
+def test_header_declaring_fewer_signals_than_the_file_holds(tmp_path: Path) -> None:
+    _write_raw(tmp_path)  # 3 leads in rec.dat
+    lines = (tmp_path / "rec.hea").read_text().splitlines()
+    (tmp_path / "rec.hea").write_text("\n".join([f"rec 2 {FS} {N}", *lines[1:3]]) + "\n")
+    err = _err(tmp_path / "rec.hea")
+    assert "number of signals" in str(err), f"{err}"
+    assert err.expected is not None and err.expected.startswith(f"{N * 2 * 2} bytes"), f"{err}"
+
+
 def test_unknown_format_code(tmp_path: Path) -> None:
     _write_raw(tmp_path, fmt="17")
     err = _err(tmp_path / "rec.hea")
