@@ -348,6 +348,13 @@ def build_server(
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.so_reuseport", 0),
+        # Carts ping every 60 s to keep report streams open through NAT: allow pings down
+        # to every 20 s (the default 5 min would answer GOAWAY "too_many_pings"), and ping
+        # idle clients every 2 min so dead subscribers free their worker thread.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.keepalive_time_ms", 120_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),

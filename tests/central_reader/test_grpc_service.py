@@ -379,3 +379,26 @@ def test_metrics_endpoint(central: Central) -> None:
     assert "ecg_queue_overdue 0" in text, text
     assert "ecg_ingest_latency_seconds_count 2" in text, text
     assert 'ecg_ingest_records_total{outcome="accepted"} 2' in text, text
+
+
+def test_store_down_is_unavailable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from central_reader.grpc_api import build_server
+    from central_reader.service import ReadingService
+    from central_reader.store.postgres import PostgresStore
+
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/test", acquire_timeout_s=2)
+    service = ReadingService(store)
+    server = build_server(service, "127.0.0.1:0", max_workers=2)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            with pytest.raises(grpc.RpcError) as info:
+                ingest_pb2_grpc.IngestStub(channel).Submit(
+                    submit_request(),
+                    metadata=(("authorization", "Bearer ecgt_x"),),
+                    timeout=20,
+                )
+        assert info.value.code() is grpc.StatusCode.UNAVAILABLE, f"{info.value}"
+        assert "PostgreSQL" in info.value.details(), info.value.details()
+    finally:
+        server.stop(0)
+        store.close()
