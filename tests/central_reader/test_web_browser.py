@@ -420,6 +420,8 @@ def test_previous_ecg_side_by_side_and_print(page: Any, station: dict[str, Any])
     page.click("#lang-switch")
     assert "Measurements" in page.inner_text(".side"), "English labels missing"
     assert page.evaluate("() => document.documentElement.lang") == "en"
+    assert "Previous report" in page.inner_text("#previous-report"), "previous in Chinese"
+    assert "opened in" in page.inner_text("#open-timing"), page.inner_text("#open-timing")
     page.screenshot(path=str(ARTIFACTS / "web_reading_en.png"), full_page=True)
     page.click("#lang-switch")
 

@@ -329,7 +329,7 @@ async function openRecord(recordId) {
     };
     window.__ecgTiming = timing;
     document.body.dataset.openedRecord = recordId;
-    $("open-timing").textContent = `${t("open_ms")} ${timing.paintedMs.toFixed(0)} ms`;
+    renderTiming();
   });
   if (!readOnly) {
     state.leaseTimer = setInterval(() => {
@@ -349,16 +349,27 @@ async function loadPrevious(prevId, seq) {
     if (seq !== state.openSeq) return;
     state.previous = prev;
     views.previous.setRecord(decodeWaveform(prev.waveform), state.settings.filterHz);
-    const reports = prev.reports || [];
-    const last = reports[reports.length - 1];
-    $("previous-caption").textContent = `${fmtTime(prev.item.acquired_at)} · ${prev.item.record_id.slice(0, 8)}`;
-    $("previous-report").textContent = last
-      ? `${t("previous_report")}: ${last.conclusion} (${last.signer_name}, ${fmtTime(last.signed_at)})`
-      : `${t("previous_report")}: —`;
+    renderPreviousText();
     drawAll();
   } catch (err) {
     $("previous-report").textContent = `${t("error")}: ${err.message}`;
   }
+}
+
+function renderTiming() {
+  const timing = window.__ecgTiming;
+  $("open-timing").textContent = timing ? `${t("open_ms")} ${timing.paintedMs.toFixed(0)} ms` : "";
+}
+
+function renderPreviousText() {
+  const prev = state.previous;
+  if (!prev) return;
+  const reports = prev.reports || [];
+  const last = reports[reports.length - 1];
+  $("previous-caption").textContent = `${fmtTime(prev.item.acquired_at)} · ${prev.item.record_id.slice(0, 8)}`;
+  $("previous-report").textContent = last
+    ? `${t("previous_report")}: ${last.conclusion} (${last.signer_name}, ${fmtTime(last.signed_at)})`
+    : `${t("previous_report")}: —`;
 }
 
 function renderBanner() {
@@ -787,7 +798,7 @@ function wire() {
     setLang(lang() === "zh-CN" ? "en" : "zh-CN");
     if (state.me) fillVocabulary();
     if (!$("queue-view").hidden) renderQueue();
-    if (!$("reading-view").hidden) { renderBanner(); renderMeasurements(); renderFindings(); renderSignature(lastReport()); }
+    if (!$("reading-view").hidden) { renderBanner(); renderMeasurements(); renderFindings(); renderSignature(lastReport()); renderTiming(); renderPreviousText(); }
   });
   $("open-next").addEventListener("click", () => goNext(1));
   $("back").addEventListener("click", () => releaseCurrent().then(showQueue));
