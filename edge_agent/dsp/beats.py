@@ -145,6 +145,20 @@ def _rr_context(r: NDArray[np.int64]) -> tuple[NDArray[np.bool_], float]:
     return premature, ref
 
 
+def _lead_mask(usable: ArrayLike | None, n_leads: int) -> NDArray[np.bool_]:
+    """Boolean lead mask (all True when ``usable`` is None); checks its length."""
+    if usable is None:
+        return np.ones(n_leads, dtype=bool)
+    mask = np.asarray(usable, dtype=bool).reshape(-1)
+    if mask.size != n_leads:
+        raise InvalidSignalError(
+            "usable mask does not match the leads",
+            expected=f"{n_leads} values",
+            got=f"{mask.size}",
+        )
+    return mask
+
+
 def _checked(
     signal: ArrayLike, rpeaks: ArrayLike, usable: ArrayLike | None
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
@@ -162,16 +176,9 @@ def _checked(
             expected=f"0 <= r < {x.shape[1]}, increasing",
             got=f"{r.min()}..{r.max()}",
         )
-    if usable is not None:
-        mask = np.asarray(usable, dtype=bool).reshape(-1)
-        if mask.size != x.shape[0]:
-            raise InvalidSignalError(
-                "usable mask does not match the leads",
-                expected=f"{x.shape[0]} values",
-                got=f"{mask.size}",
-            )
-        if mask.any():
-            x = x[mask]
+    mask = _lead_mask(usable, x.shape[0])
+    if mask.any() and not mask.all():
+        x = x[mask]
     return x, r
 
 
@@ -305,13 +312,15 @@ def _align(
     return coarse + fine
 
 
-def median_beat(signal: ArrayLike, beats: Beats, fs: float) -> MedianBeat:
+def median_beat(
+    signal: ArrayLike, beats: Beats, fs: float, *, usable: ArrayLike | None = None
+) -> MedianBeat:
     """Median beat per lead from the dominant beats, after beat-to-beat alignment.
 
-    Each dominant beat's R position is refined by least-squares alignment of its QRS to the
-    dominant template (integer lag, +/- 20 ms); the window R-pre .. R+post (pre 0.25-0.40
-    s and post 0.35-0.60 s, scaled with the median RR) is gathered with one index matrix
-    and reduced by ``np.median`` along the beat axis. Beats whose window leaves the record
+    Each beat's R position is refined by least-squares alignment of its QRS to the dominant
+    template (integer lag, +/- 40 ms, usable leads only); the window R-pre .. R+post (pre
+    0.25-0.40 s and post 0.35-0.60 s, scaled with the median RR) is gathered with one
+    index matrix and reduced by a median along the beat axis. Beats whose window leaves the record
     are left out when at least one complete beat remains. VENTRICULAR and UNKNOWN beats
     never enter; when no beat is NORMAL, SUPRAVENTRICULAR beats are used, then any beat.
 
@@ -323,6 +332,9 @@ def median_beat(signal: ArrayLike, beats: Beats, fs: float) -> MedianBeat:
         Output of :func:`classify_beats`.
     fs : float
         Sampling frequency in Hz.
+    usable : array_like of bool, shape (leads,), optional
+        Leads used for the alignment (all when omitted or none usable); the median is
+        still computed for every lead.
 
     Returns
     -------
@@ -343,7 +355,8 @@ def median_beat(signal: ArrayLike, beats: Beats, fs: float) -> MedianBeat:
         use = np.ones(r.size, dtype=bool)
     aligned = labels != str(BeatClass.VENTRICULAR)
     lags = np.zeros(r.size, dtype=np.int64)
-    lags[aligned] = _align(x, r[aligned], use[aligned], fs)
+    mask = _lead_mask(usable, x.shape[0])
+    lags[aligned] = _align(x[mask] if mask.any() else x, r[aligned], use[aligned], fs)
     rr = float(np.median(np.diff(r))) if r.size >= 2 else 0.0
     pre, post = _window(rr, fs)
     centers = r + lags

@@ -271,7 +271,12 @@ def _p_wave(
     return on, off
 
 
-def delineate(median: MedianBeat, config: DelineationConfig = DEFAULT_CONFIG) -> Fiducials:
+def delineate(
+    median: MedianBeat,
+    config: DelineationConfig = DEFAULT_CONFIG,
+    *,
+    usable: NDArray[np.bool_] | None = None,
+) -> Fiducials:
     """Global fiducials of the median beat.
 
     Parameters
@@ -280,6 +285,9 @@ def delineate(median: MedianBeat, config: DelineationConfig = DEFAULT_CONFIG) ->
         Median beat (leads, n) in mV with its R index and fs.
     config : DelineationConfig
         Thresholds and scales (defaults tuned on LUDB id % 4 == 1).
+    usable : ndarray of bool, shape (leads,), optional
+        Leads that enter the spatial combination (all when omitted or none usable): a
+        noisy or disconnected lead must not move the global fiducials.
 
     Returns
     -------
@@ -293,6 +301,16 @@ def delineate(median: MedianBeat, config: DelineationConfig = DEFAULT_CONFIG) ->
     doi:10.1109/TBME.2006.880909.
     """
     w = np.asarray(median.waveform, dtype=np.float64)
+    if usable is not None:
+        mask = np.asarray(usable, dtype=bool).reshape(-1)
+        if w.ndim != 2 or mask.size != w.shape[0]:
+            raise InvalidSignalError(
+                "usable mask does not match the leads",
+                expected=f"{w.shape[0] if w.ndim == 2 else '?'} values",
+                got=f"{mask.size}",
+            )
+        if mask.any():
+            w = w[mask]
     fs = float(median.fs)
     r = int(median.r_index)
     if w.ndim != 2 or not 0 < r < w.shape[1] - 1:

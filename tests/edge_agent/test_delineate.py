@@ -150,20 +150,33 @@ def test_sinus_record_has_p_wave(shared_data: Path) -> None:
     assert 120 <= iv.pr_ms <= 220, f"PR {iv.pr_ms} ms outside 120-220"
 
 
+def _chain_masked(
+    x: np.ndarray, fs: float, usable: np.ndarray
+) -> tuple[Fiducials, MedianBeat]:
+    y = preprocess(x, fs)
+    r = detect_rpeaks(y, fs, usable=usable)
+    beats = classify_beats(y, r, fs, usable=usable)
+    med = median_beat(y, beats, fs, usable=usable)
+    return delineate(med, usable=usable), med
+
+
 def test_flat_lead_and_scaling_do_not_change_fiducials(shared_data: Path) -> None:
     x, fs = _ludb(shared_data, "9")
     _, _, base, _ = _chain(x, fs)
     _, _, scaled, _ = _chain(2.5 * x, fs)
     assert scaled == base, f"scaling x2.5 changed fiducials: {scaled} vs {base}"
-    flat = x.copy()
-    flat[8] = 0.0  # V3 disconnected
     usable = np.ones(12, dtype=bool)
     usable[8] = False
-    _, _, got, _ = _chain(flat, fs, usable)
-    for name in ("p_on", "p_off", "qrs_on", "qrs_off", "t_off"):
-        a, b = getattr(base, name), getattr(got, name)
-        assert a is not None and b is not None, f"{name} lost with a flat lead"
-        assert abs(a - b) <= 2, f"{name}: {a} -> {b} samples with flat V3"
+    flat = x.copy()
+    flat[8] = 0.0  # V3 disconnected
+    noisy = x.copy()  # V3 with 0.5 mV of white noise, marked unusable by quality
+    noisy[8] += 0.5 * np.random.default_rng(0).standard_normal(x.shape[1])
+    for name_case, sig in (("flat", flat), ("noisy", noisy)):
+        got, _ = _chain_masked(sig, fs, usable)
+        for name in ("p_on", "p_off", "qrs_on", "qrs_off", "t_off"):
+            a, b = getattr(base, name), getattr(got, name)
+            assert a is not None and b is not None, f"{name} lost with a {name_case} lead"
+            assert abs(a - b) <= 2, f"{name}: {a} -> {b} samples with {name_case} V3"
 
 
 def test_map_fiducials_rules() -> None:
