@@ -321,8 +321,9 @@ def median_beat(
     template (integer lag, +/- 40 ms, usable leads only); the window R-pre .. R+post (pre
     0.25-0.40 s and post 0.35-0.60 s, scaled with the median RR) is gathered with one
     index matrix and reduced by a median along the beat axis. Beats whose window leaves
-    the record are left out when at least one complete beat remains. VENTRICULAR and UNKNOWN beats
-    never enter; when no beat is NORMAL, SUPRAVENTRICULAR beats are used, then any beat.
+    the record are left out when at least one complete beat remains. VENTRICULAR and
+    UNKNOWN beats never enter; when no beat is NORMAL, SUPRAVENTRICULAR beats are used,
+    then any beat.
 
     Parameters
     ----------
