@@ -429,7 +429,9 @@ function listDrawnLeads(drawn) {
 }
 
 function fmtNum(v, digits = 0) {
-  return v === null || v === undefined || Number.isNaN(v) ? "—" : Number(v).toFixed(digits);
+  if (v === null || v === undefined || Number.isNaN(v)) return "—";
+  const text = Number(v).toFixed(digits);
+  return Number(text) === 0 ? (0).toFixed(digits) : text; // no "-0.00"
 }
 
 function renderMeasurements() {
