@@ -227,6 +227,38 @@ def design_detection_filter(
     return sos
 
 
+@lru_cache(maxsize=64)
+def _filter_state(
+    fs: float, low_hz: float, high_hz: float, order: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+    """(sos, step-response initial state, edge padding) for :func:`_filtfilt`, cached."""
+    sos = design_detection_filter(fs, low_hz, high_hz, order)
+    zi: NDArray[np.float64] = scipy.signal.sosfilt_zi(sos)
+    # scipy.signal.sosfiltfilt's default edge: 3 x (2 x sections + 1) samples
+    return sos, zi, 3 * (2 * sos.shape[0] + 1)
+
+
+def _filtfilt(
+    sos: NDArray[np.float64], zi: NDArray[np.float64], pad: int, x: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Zero-phase ``sosfilt`` forward and backward with odd edge extension.
+
+    The same as ``scipy.signal.sosfiltfilt(sos, x, axis=-1)`` but with the initial
+    state cached with the design instead of solved on every call.
+    """
+    pad = min(pad, x.shape[-1] - 1)
+    left = 2.0 * x[:, :1] - x[:, pad:0:-1]
+    right = 2.0 * x[:, -1:] - x[:, -2 : -pad - 2 : -1]
+    ext = np.concatenate((left, x, right), axis=-1)
+    z0 = zi[None, :, :] * ext[:, None, None, 0]
+    y, _ = scipy.signal.sosfilt(sos, ext, axis=-1, zi=np.moveaxis(z0, 0, 1))
+    y = y[:, ::-1]
+    z1 = zi[None, :, :] * y[:, None, None, 0]
+    y, _ = scipy.signal.sosfilt(sos, y, axis=-1, zi=np.moveaxis(z1, 0, 1))
+    out: NDArray[np.float64] = np.ascontiguousarray(y[:, ::-1][:, pad:-pad])
+    return out
+
+
 def _moving_sum(x: NDArray[np.float64], width: int) -> NDArray[np.float64]:
     """Centred moving sum of ``width`` samples along the last axis (cumsum, same length)."""
     n = x.shape[-1]
@@ -334,9 +366,15 @@ def _periodicity(
     lo = max(1, int(0.25 * fd))
     hi = max(lo + 1, min(int(2.0 * fd), w // 2))
     q = ac[..., lo:hi].max(axis=-1)
+    # linear interpolation from window centres to block centres, all leads at once
     centres_w = (np.arange(nw) + 0.5) * w * k
     centres_b = (np.arange(blocks) + 0.5) * block
-    return np.stack([np.interp(centres_b, centres_w, q[i]) for i in range(n_leads)])
+    where = np.interp(centres_b, centres_w, np.arange(nw, dtype=np.float64))
+    left = np.floor(where).astype(np.intp)
+    right = np.minimum(left + 1, nw - 1)
+    frac = where - left
+    out: NDArray[np.float64] = q[:, left] * (1.0 - frac) + q[:, right] * frac
+    return out
 
 
 def _gain(
@@ -350,12 +388,20 @@ def _gain(
     n_leads = e.shape[0]
     level = e.reshape(n_leads, -1, ns.block).max(axis=-1)
     local = scipy.ndimage.maximum_filter1d(level, ns.scale_blocks, axis=-1, mode="nearest")
-    typical = np.array(
-        [np.median(row[row > 0]) if (row > 0).any() else 0.0 for row in local]
-    )[:, None]
+    typical = _positive_median(local)
     scale = np.maximum(local, cfg.scale_floor * typical)
     inv_scale = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
     return local, typical, inv_scale
+
+
+def _positive_median(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Median of the positive entries of each row (0 when none); shape (rows, 1)."""
+    count = (v > 0).sum(axis=-1, keepdims=True)
+    ordered = np.sort(np.where(v > 0, v, np.inf), axis=-1)
+    lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0), axis=-1)
+    hi = np.take_along_axis(ordered, np.maximum(count // 2, 0), axis=-1)
+    med: NDArray[np.float64] = np.where(count > 0, 0.5 * (lo + hi), 0.0)
+    return med
 
 
 def _padded(
@@ -640,10 +686,8 @@ def detect_rpeaks(
         x, work = x[live], work[live]
     if x.shape[0] == 0:
         return _EMPTY
-    sos = design_detection_filter(
-        ns.fs, cfg.band_low_hz, cfg.band_high_hz, cfg.filter_order
-    )
-    bp = scipy.signal.sosfiltfilt(sos, work, axis=-1)
+    sos, zi, pad = _filter_state(ns.fs, cfg.band_low_hz, cfg.band_high_hz, cfg.filter_order)
+    bp = _filtfilt(sos, zi, pad, work)
     env = _envelopes(bp, ns.integration)
     valid = ~_flat_mask(work, ns.flat, ns.margin)
     if x.shape[0] == 1:
