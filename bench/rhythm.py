@@ -3,20 +3,22 @@
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python -m bench.rhythm`` (writes
 ``bench/results/rhythm.json``).
 
-* CinC 2017 (single lead, 300 Hz, 9-61 s): R peaks by the project's ``detect_rpeaks``;
-  ``assess_rhythm`` irregularity; AF ('A') against normal ('N') and against other rhythms
-  ('O'). The threshold is chosen on the EVEN record numbers only (smallest threshold with
-  specificity >= 95 % against 'N'); sensitivity and specificity are REPORTED on the ODD
-  ones. The module's constant ``AF_IRREGULARITY`` is scored on both, and so is the same
-  statistic on sleepecg's R peaks (peer detector). Also the first 10 s of each record
+* CinC 2017 (single lead, 300 Hz, 9-61 s): "pipeline" = as ``analyze`` does it
+  (diagnostic filter, ``detect_rpeaks``, ``classify_beats`` labels, ``assess_rhythm``);
+  also R peaks only (no labels) and sleepecg's R peaks. AF ('A') against normal ('N') and
+  against other rhythms ('O'). The threshold is chosen on the EVEN record numbers only
+  (smallest threshold with specificity >= 95 % against 'N'); sensitivity and specificity
+  are REPORTED on the ODD ones. The module's constant ``AF_IRREGULARITY`` (the pipeline's
+  even-chosen threshold, rounded) is scored on both. Also the first 10 s of each record
   (what a 10 s 12-lead cart record gives).
 * CPSC 2021 (2 leads, 200 Hz, paroxysmal AF): non-overlapping 10 s windows, truth = more
-  than half of the window inside an '(AFIB' episode; R peaks from both leads.
+  than half of the window inside an '(AFIB' episode; pipeline on both leads.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import time
@@ -26,6 +28,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_agent.dsp.beats import classify_beats
+from edge_agent.dsp.filters import preprocess
+from edge_agent.dsp.results import BeatClass
 from edge_agent.dsp.rhythm import AF_IRREGULARITY, assess_rhythm
 from edge_agent.dsp.rpeaks import detect_rpeaks
 
@@ -34,9 +39,29 @@ DATA = Path(os.environ.get("ECG_SHARED_DATA", ROOT.parent / "shared" / "data"))
 OUT = ROOT / "bench" / "results" / "rhythm.json"
 
 
-def _irr(rpeaks: NDArray[np.int64], fs: float, n: int) -> float:
-    value = assess_rhythm(rpeaks, fs, n).rr_irregularity
+def _irr(
+    rpeaks: NDArray[np.int64],
+    fs: float,
+    n: int,
+    labels: tuple[BeatClass, ...] | None = None,
+) -> float:
+    value = assess_rhythm(rpeaks, fs, n, labels).rr_irregularity
     return -1.0 if value is None else float(value)
+
+
+def _pipeline_irr(x: NDArray[np.float64], fs: float) -> float:
+    """As ``edge_agent.analyze``: diagnostic filter, R peaks, beat labels, rhythm."""
+    beats = classify_beats(preprocess(x, fs), detect_rpeaks(x, fs), fs)
+    return _irr(beats.rpeaks, fs, x.shape[1], beats.labels)
+
+
+def _source_digest() -> dict[str, str]:
+    """The R-peak and beat modules change under this bench: record which ones ran."""
+    out = {}
+    for name in ("rpeaks.py", "beats.py", "rhythm.py"):
+        path = ROOT / "edge_agent" / "dsp" / name
+        out[name] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return out
 
 
 def _scores(groups: dict[str, list[float]], threshold: float) -> dict[str, float]:
@@ -63,7 +88,7 @@ def bench_cinc(limit: int | None) -> dict[str, Any]:
     rows = list(csv.reader((folder / "REFERENCE.csv").read_text().splitlines()))[1:]
     if limit is not None:
         rows = rows[:: max(1, len(rows) // limit)]
-    keys = ("ours", "ours_first10s", "sleepecg")
+    keys = ("pipeline", "pipeline_first10s", "rpeaks_only", "sleepecg_rpeaks_only")
     stat: dict[str, dict[str, dict[str, list[float]]]] = {
         k: {"even": {}, "odd": {}} for k in keys
     }
@@ -73,14 +98,14 @@ def bench_cinc(limit: int | None) -> dict[str, Any]:
         fs, n = float(r.fs), x.shape[1]
         split = "even" if int(rec[1:]) % 2 == 0 else "odd"
         peaks = detect_rpeaks(x, fs)
-        ten = int(10 * fs)
-        peaks10 = detect_rpeaks(x[:, :ten], fs) if n > ten else peaks
+        ten = min(n, int(10 * fs))
         sl = np.asarray(sleepecg.detect_heartbeats(x[0], fs), dtype=np.int64)
         sl = np.unique(sl[(sl >= 0) & (sl < n)])
         for key, value in (
-            ("ours", _irr(peaks, fs, n)),
-            ("ours_first10s", _irr(peaks10, fs, min(n, ten))),
-            ("sleepecg", _irr(sl, fs, n)),
+            ("pipeline", _pipeline_irr(x, fs)),
+            ("pipeline_first10s", _pipeline_irr(x[:, :ten], fs)),
+            ("rpeaks_only", _irr(peaks, fs, n)),
+            ("sleepecg_rpeaks_only", _irr(sl, fs, n)),
         ):
             stat[key][split].setdefault(cls, []).append(value)
     out: dict[str, Any] = {}
@@ -127,11 +152,14 @@ def bench_cpsc2021() -> dict[str, Any]:
         fs = float(rec.fs)
         af = _af_mask(hea.with_suffix(""), x.shape[1])
         w = int(10 * fs)
-        peaks = detect_rpeaks(x, fs)
+        beats = classify_beats(preprocess(x, fs), detect_rpeaks(x, fs), fs)
+        peaks = beats.rpeaks
+        labels = np.array([str(lab) for lab in beats.labels])
         for a in range(0, x.shape[1] - w + 1, w):
-            p = peaks[(peaks >= a) & (peaks < a + w)] - a
+            sel = (peaks >= a) & (peaks < a + w)
             truth.append(bool(af[a : a + w].mean() > 0.5))
-            score.append(_irr(p, fs, w))
+            win_labels = tuple(BeatClass(v) for v in labels[sel])
+            score.append(_irr(peaks[sel] - a, fs, w, win_labels))
     t, s = np.array(truth), np.array(score)
     pred = s > AF_IRREGULARITY
     return {
@@ -163,6 +191,8 @@ def main() -> None:
             "reported on odd record numbers, never tuned on them. AF from RR only."
         ),
         "module_threshold": AF_IRREGULARITY,
+        "module_threshold_source": "pipeline threshold_chosen_on_even, rounded",
+        "source_digests": _source_digest(),
         "cinc2017": bench_cinc(300 if ci else None),
         "cpsc2021_10s_windows": bench_cpsc2021(),
         "speed": bench_speed(),
