@@ -12,109 +12,47 @@ import json
 import queue
 import threading
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 
 from central_reader.errors import (
     ClaimConflictError,
-    ConflictError,
     DuplicateRecordError,
     NotFoundError,
     ReaderError,
-    StoreUnavailableError,
     VersionConflictError,
 )
-from central_reader.store.base import ReadingStore, TokenInfo
+from central_reader.store._batch import IngestBatcher, PendingInsert
+from central_reader.store._directory import SqlDirectory
+from central_reader.store._rows import (
+    Tx,
+    entry_from_row,
+    findings_to_json,
+    from_us,
+    report_from_row,
+    to_us,
+)
+from central_reader.store.base import ReadingStore
 from central_reader.types import (
     AuditAction,
     AuditEvent,
-    Finding,
     IngestResult,
     NewRecord,
-    Patient,
     Principal,
     Priority,
     QueueEntry,
     QueueStats,
     RecordDetail,
-    RecordStatus,
     Report,
     ReportDraft,
-    Role,
-    Sex,
     StoredWaveform,
-    User,
 )
 
-__all__ = ["Row", "SqlStore", "Tx", "from_us", "to_us"]
+__all__ = ["SqlStore", "Tx", "migration_files"]
 
-Row = Mapping[str, Any]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_us(dt: datetime) -> int:
-    """Aware datetime -> integer microseconds since the epoch."""
-    delta = dt - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(us: int) -> datetime:
-    """Integer microseconds since the epoch -> aware UTC datetime."""
-    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
-
-
-def _opt_us(dt: datetime | None) -> int | None:
-    return None if dt is None else to_us(dt)
-
-
-def _opt_dt(us: int | None) -> datetime | None:
-    return None if us is None else from_us(int(us))
-
-
-def findings_to_json(findings: Sequence[Finding]) -> str:
-    """Findings as a JSON array with the wire's field names."""
-    return json.dumps(
-        [
-            {
-                "code": f.code,
-                "label_en": f.label_en,
-                "label_zh": f.label_zh,
-                "priority": f.priority.value,
-                "source": f.source,
-                "probability": f.probability,
-                "detail": f.detail,
-            }
-            for f in findings
-        ],
-        ensure_ascii=False,
-    )
-
-
-def findings_from_json(text: str) -> tuple[Finding, ...]:
-    """Inverse of :func:`findings_to_json`."""
-    return tuple(
-        Finding(
-            code=d["code"],
-            label_en=d["label_en"],
-            label_zh=d["label_zh"],
-            priority=Priority(d["priority"]),
-            source=d["source"],
-            probability=d["probability"],
-            detail=d["detail"],
-        )
-        for d in json.loads(text)
-    )
-
-
-class Tx(Protocol):
-    """The cursor-like handle a transaction yields."""
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+_BATCHER_LOCK = threading.Lock()
 
 
 _ENTRY_COLUMNS = (
@@ -129,63 +67,6 @@ _REPORT_COLUMNS = (
 )
 
 
-def _entry(row: Row, now_us: int) -> QueueEntry:
-    lease = row["lease_expires_at"]
-    if row["signed"]:
-        status = RecordStatus.SIGNED
-    elif row["claimed_by"] is not None and lease is not None and lease > now_us:
-        status = RecordStatus.CLAIMED
-    else:
-        status = RecordStatus.QUEUED
-    live = status is RecordStatus.CLAIMED
-    return QueueEntry(
-        record_id=row["record_id"],
-        site_id=row["site_id"],
-        county_id=row["county_id"],
-        priority=Priority(row["priority"]),
-        findings=findings_from_json(row["findings_json"]),
-        patient=Patient(
-            pseudo_id=row["patient_id"],
-            age_years=None if row["patient_age"] is None else int(row["patient_age"]),
-            sex=Sex(row["patient_sex"]),
-        ),
-        acquired_at=from_us(int(row["acquired_at"])),
-        received_at=from_us(int(row["received_at"])),
-        deadline=from_us(int(row["deadline"])),
-        status=status,
-        claimed_by=row["claimed_by"] if live else None,
-        lease_expires_at=_opt_dt(lease) if live else None,
-    )
-
-
-def _report(row: Row) -> Report:
-    return Report(
-        report_id=row["report_id"],
-        record_id=row["record_id"],
-        site_id=row["site_id"],
-        version=int(row["version"]),
-        findings=findings_from_json(row["findings_json"]),
-        free_text=row["free_text"],
-        conclusion=row["conclusion"],
-        signed_by=row["signed_by"],
-        signer_name=row["signer_name"],
-        signed_at=from_us(int(row["signed_at"])),
-        amend_reason=row["amend_reason"],
-        cursor=int(row["cursor"]),
-    )
-
-
-def _user(row: Row) -> User:
-    return User(
-        user_id=row["user_id"],
-        name=row["name"],
-        role=Role(row["role"]),
-        county_id=row["county_id"],
-        site_id=row["site_id"],
-        created_at=from_us(int(row["created_at"])),
-    )
-
-
 def migration_files(dialect: str) -> list[tuple[int, str]]:
     """``(version, sql)`` of ``migrations/<dialect>/NNNN_*.sql``, in order."""
     folder = resources.files("central_reader.store") / "migrations" / dialect
@@ -197,109 +78,7 @@ def migration_files(dialect: str) -> list[tuple[int, str]]:
     return sorted(out)
 
 
-_BATCHER_LOCK = threading.Lock()
-
-
-class _PendingInsert:
-    """One ``insert_record`` call waiting for its group commit."""
-
-    __slots__ = (
-        "county_id",
-        "deadline",
-        "done",
-        "error",
-        "received_at",
-        "record",
-        "result",
-        "tier",
-    )
-
-    def __init__(
-        self,
-        record: NewRecord,
-        county_id: str,
-        tier: int,
-        deadline: datetime,
-        received_at: datetime,
-    ) -> None:
-        self.record = record
-        self.county_id = county_id
-        self.tier = tier
-        self.deadline = deadline
-        self.received_at = received_at
-        self.result: IngestResult | None = None
-        self.error: Exception | None = None
-        self.done = threading.Event()
-
-
-class _IngestBatcher:
-    """A writer thread that commits queued inserts in batches (group commit).
-
-    Callers block until the transaction holding their record has committed, so an
-    acknowledgement still means "durable". A batch that fails as a whole (lock timeout,
-    deadlock, lost connection) is retried one record per transaction, so one record's
-    problem never fails its neighbours.
-    """
-
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
-        self.queue: queue.SimpleQueue[_PendingInsert | None] = queue.SimpleQueue()
-        self.threads = [
-            threading.Thread(target=self._run, name=f"ingest-writer-{i}", daemon=True)
-            for i in range(store._ingest_writers)
-        ]
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        for _ in self.threads:
-            self.queue.put(None)
-        for thread in self.threads:
-            thread.join(30)
-
-    def _run(self) -> None:
-        while True:
-            first = self.queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.store._ingest_batch_max:
-                try:
-                    nxt = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._commit(batch)
-            if stop:
-                return
-
-    def _commit(self, batch: list[_PendingInsert]) -> None:
-        try:
-            self.store._insert_batch(batch)
-        except Exception as exc:  # noqa: BLE001 - retried one by one, then reported
-            if len(batch) == 1:
-                item = batch[0]
-                item.result = None
-                item.error = (
-                    exc
-                    if isinstance(exc, ReaderError)
-                    else StoreUnavailableError(f"ingest commit failed: {exc}")
-                )
-                item.done.set()
-                return
-            for item in batch:
-                item.result = item.error = None
-                self._commit([item])
-            return
-        for item in batch:
-            item.done.set()
-
-
-class SqlStore(ReadingStore):
+class SqlStore(SqlDirectory, ReadingStore):
     """Everything but connection handling and the dialect hooks."""
 
     #: Appended to a SELECT that must lock the record row until commit.
@@ -315,138 +94,6 @@ class SqlStore(ReadingStore):
 
     def _before_report_insert(self, tx: Tx) -> None:  # noqa: B027 - optional hook
         """Make report cursors follow commit order (PostgreSQL takes a lock here)."""
-
-    # -- directory -----------------------------------------------------------------------
-
-    def add_county(self, county_id: str, name: str) -> None:
-        with self._tx(write=True) as tx:
-            tx.execute(
-                "INSERT INTO counties (county_id, name) VALUES (?, ?)"
-                " ON CONFLICT (county_id) DO NOTHING",
-                (county_id, name),
-            )
-
-    def add_site(self, site_id: str, county_id: str, name: str) -> None:
-        with self._tx(write=True) as tx:
-            if (
-                tx.one("SELECT 1 AS x FROM counties WHERE county_id = ?", (county_id,))
-                is None
-            ):
-                raise NotFoundError("no such county", field="county_id", got=county_id)
-            row = tx.one("SELECT county_id FROM sites WHERE site_id = ?", (site_id,))
-            if row is not None:
-                if row["county_id"] != county_id:
-                    raise ConflictError(
-                        "site belongs to another county",
-                        field="site_id",
-                        expected=county_id,
-                        got=row["county_id"],
-                    )
-                return
-            tx.execute(
-                "INSERT INTO sites (site_id, county_id, name) VALUES (?, ?, ?)",
-                (site_id, county_id, name),
-            )
-
-    def site_county(self, site_id: str) -> str | None:
-        with self._tx(write=False) as tx:
-            row = tx.one("SELECT county_id FROM sites WHERE site_id = ?", (site_id,))
-        return None if row is None else str(row["county_id"])
-
-    def add_user(self, user: User) -> None:
-        with self._tx(write=True) as tx:
-            if tx.one("SELECT 1 AS x FROM users WHERE user_id = ?", (user.user_id,)):
-                raise ConflictError("user exists", field="user_id", got=user.user_id)
-            tx.execute(
-                "INSERT INTO users (user_id, name, role, county_id, site_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    user.user_id,
-                    user.name,
-                    user.role.value,
-                    user.county_id,
-                    user.site_id,
-                    to_us(user.created_at),
-                ),
-            )
-
-    def list_users(self) -> list[User]:
-        with self._tx(write=False) as tx:
-            rows = tx.all("SELECT * FROM users ORDER BY user_id")
-        return [_user(r) for r in rows]
-
-    def add_token(
-        self,
-        token_id: str,
-        token_sha256: str,
-        user_id: str,
-        label: str,
-        created_at: datetime,
-        expires_at: datetime | None,
-    ) -> None:
-        with self._tx(write=True) as tx:
-            if tx.one("SELECT 1 AS x FROM users WHERE user_id = ?", (user_id,)) is None:
-                raise NotFoundError("no such user", field="user_id", got=user_id)
-            tx.execute(
-                "INSERT INTO tokens (token_id, token_sha256, user_id, label, created_at,"
-                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    token_id,
-                    token_sha256,
-                    user_id,
-                    label,
-                    to_us(created_at),
-                    _opt_us(expires_at),
-                ),
-            )
-
-    def list_tokens(self, user_id: str | None = None) -> list[TokenInfo]:
-        sql = "SELECT * FROM tokens"
-        params: tuple[Any, ...] = ()
-        if user_id is not None:
-            sql += " WHERE user_id = ?"
-            params = (user_id,)
-        with self._tx(write=False) as tx:
-            rows = tx.all(sql + " ORDER BY created_at, token_id", params)
-        return [
-            TokenInfo(
-                token_id=r["token_id"],
-                user_id=r["user_id"],
-                label=r["label"],
-                created_at=from_us(int(r["created_at"])),
-                expires_at=_opt_dt(r["expires_at"]),
-                revoked_at=_opt_dt(r["revoked_at"]),
-            )
-            for r in rows
-        ]
-
-    def revoke_token(self, token_id: str, now: datetime) -> bool:
-        with self._tx(write=True) as tx:
-            n = tx.execute(
-                "UPDATE tokens SET revoked_at = ?"
-                " WHERE token_id = ? AND revoked_at IS NULL",
-                (to_us(now), token_id),
-            )
-        return n == 1
-
-    def principal_for_token(self, token_sha256: str, now: datetime) -> Principal | None:
-        with self._tx(write=False) as tx:
-            row = tx.one(
-                "SELECT u.user_id, u.role, u.name, u.county_id, u.site_id"
-                " FROM tokens t JOIN users u ON u.user_id = t.user_id"
-                " WHERE t.token_sha256 = ? AND t.revoked_at IS NULL"
-                " AND (t.expires_at IS NULL OR t.expires_at > ?)",
-                (token_sha256, to_us(now)),
-            )
-        if row is None:
-            return None
-        return Principal(
-            user_id=row["user_id"],
-            role=Role(row["role"]),
-            name=row["name"],
-            county_id=row["county_id"],
-            site_id=row["site_id"],
-        )
 
     # -- records -------------------------------------------------------------------------
 
@@ -464,7 +111,7 @@ class SqlStore(ReadingStore):
         deadline: datetime,
         received_at: datetime,
     ) -> IngestResult:
-        item = _PendingInsert(record, county_id, tier, deadline, received_at)
+        item = PendingInsert(record, county_id, tier, deadline, received_at)
         self._ingest_queue().put(item)
         item.done.wait()
         if item.error is not None:
@@ -472,14 +119,14 @@ class SqlStore(ReadingStore):
         assert item.result is not None  # noqa: S101 - set together with done
         return item.result
 
-    def _ingest_queue(self) -> queue.SimpleQueue[_PendingInsert | None]:
+    def _ingest_queue(self) -> queue.SimpleQueue[PendingInsert | None]:
         """The group-commit queue, with its writer thread started on first use."""
         batcher = self.__dict__.get("_batcher")
         if batcher is None:
             with _BATCHER_LOCK:
                 batcher = self.__dict__.get("_batcher")
                 if batcher is None:
-                    batcher = _IngestBatcher(self)
+                    batcher = IngestBatcher(self)
                     self.__dict__["_batcher"] = batcher
         return batcher.queue
 
@@ -488,7 +135,7 @@ class SqlStore(ReadingStore):
         if batcher is not None:
             batcher.stop()
 
-    def _insert_batch(self, batch: list[_PendingInsert]) -> None:
+    def _insert_batch(self, batch: list[PendingInsert]) -> None:
         """Insert a batch in one transaction.
 
         A conflicting record id is detected in Python (nothing is written for it), so it
@@ -502,7 +149,7 @@ class SqlStore(ReadingStore):
                 except ReaderError as exc:  # decided in Python: nothing written for it
                     item.error = exc
 
-    def _insert_rows(self, tx: Tx, item: _PendingInsert) -> bool:
+    def _insert_rows(self, tx: Tx, item: PendingInsert) -> bool:
         """Insert the record, its waveform and the ingest audit event; False on conflict."""
         record, received_at = item.record, item.received_at
         wf = record.waveform
@@ -555,7 +202,7 @@ class SqlStore(ReadingStore):
             return True
         return False
 
-    def _insert_in_tx(self, tx: Tx, item: _PendingInsert) -> IngestResult:
+    def _insert_in_tx(self, tx: Tx, item: PendingInsert) -> IngestResult:
         record, received_at = item.record, item.received_at
         if self._insert_rows(tx, item):
             return IngestResult(record.record_id, duplicate=False, received_at=received_at)
@@ -598,13 +245,13 @@ class SqlStore(ReadingStore):
         )
         with self._tx(write=False) as tx:
             rows = tx.all(sql, (*params, limit))
-        return [_entry(r, now_us) for r in rows]
+        return [entry_from_row(r, now_us) for r in rows]
 
     def _load_entry(self, tx: Tx, record_id: str, now_us: int) -> QueueEntry | None:
         row = tx.one(
             f"SELECT {_ENTRY_COLUMNS} FROM records r WHERE r.record_id = ?", (record_id,)
         )
-        return None if row is None else _entry(row, now_us)
+        return None if row is None else entry_from_row(row, now_us)
 
     def claim(
         self,
@@ -728,7 +375,7 @@ class SqlStore(ReadingStore):
                     (row["county_id"], row["patient_id"], row["acquired_at"]),
                 )
         return RecordDetail(
-            entry=_entry(row, now_us),
+            entry=entry_from_row(row, now_us),
             device_id=row["device_id"],
             waveform=StoredWaveform(
                 fs_hz=float(row["fs_hz"]),
@@ -739,7 +386,7 @@ class SqlStore(ReadingStore):
                 compressed=bool(row["compressed"]),
             ),
             analysis_json=row["analysis_json"],
-            reports=tuple(_report(r) for r in reports),
+            reports=tuple(report_from_row(r) for r in reports),
             previous_record_id=None if prev is None else prev["record_id"],
         )
 
@@ -781,7 +428,7 @@ class SqlStore(ReadingStore):
             f"SELECT {_REPORT_COLUMNS} FROM reports WHERE report_id = ?", (report_id,)
         )
         assert row is not None  # noqa: S101 - inserted just above
-        return _report(row)
+        return report_from_row(row)
 
     def sign_report(
         self,
@@ -901,7 +548,7 @@ class SqlStore(ReadingStore):
                 " ORDER BY cursor LIMIT ?",
                 (site_id, cursor, limit),
             )
-        return [_report(r) for r in rows]
+        return [report_from_row(r) for r in rows]
 
     # -- audit and stats -----------------------------------------------------------------
 

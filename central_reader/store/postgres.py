@@ -24,15 +24,9 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
 from central_reader.errors import StoreUnavailableError
-from central_reader.store._sql import (
-    Row,
-    SqlStore,
-    Tx,
-    _PendingInsert,
-    findings_to_json,
-    migration_files,
-    to_us,
-)
+from central_reader.store._batch import PendingInsert
+from central_reader.store._rows import Row, findings_to_json, to_us
+from central_reader.store._sql import SqlStore, Tx, migration_files
 from central_reader.types import AuditAction
 
 __all__ = ["PostgresStore"]
@@ -183,7 +177,7 @@ class PostgresStore(SqlStore):
         )
         return None if row is None else str(row["record_id"])
 
-    def _insert_rows(self, tx: Tx, item: _PendingInsert) -> bool:
+    def _insert_rows(self, tx: Tx, item: PendingInsert) -> bool:
         # One round trip instead of three: the waveform and the audit event are inserted
         # only when the record row was (ON CONFLICT DO NOTHING returns no row).
         record, wf = item.record, item.record.waveform

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from central_reader.errors import StoreUnavailableError
-from central_reader.store._sql import Row, SqlStore, Tx, migration_files, to_us
+from central_reader.store._rows import Row, to_us
+from central_reader.store._sql import SqlStore, Tx, migration_files
 
 __all__ = ["SqliteStore"]
 
