@@ -295,3 +295,36 @@ def test_audit_log_is_append_only(store: ReadingStore) -> None:
                 tx.execute(sql)
     events = store.list_audit()
     assert [(e.user_id, e.detail) for e in events] == [("dr-a", "x")], f"{events}"
+
+
+def test_concurrent_submissions_of_one_record_insert_once(store: ReadingStore) -> None:
+    import threading
+
+    _seed(store)
+    recs = [new_record(seed=i) for i in range(20)]
+    results: list[tuple[str, bool]] = []
+    lock = threading.Lock()
+
+    def submit(offset: int) -> None:
+        for rec in recs[offset:] + recs[:offset]:
+            res = store.insert_record(
+                rec,
+                county_id="county-a",
+                tier=3,
+                deadline=T0 + timedelta(hours=1),
+                received_at=T0,
+            )
+            with lock:
+                results.append((res.record_id, res.duplicate))
+
+    threads = [threading.Thread(target=submit, args=(i * 5,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    fresh = sorted(rid for rid, dup in results if not dup)
+    assert len(results) == 6 * 20, f"{len(results)} results"
+    assert fresh == sorted(r.record_id for r in recs), (
+        "a record was inserted twice or never"
+    )
+    assert len(store.list_queue("county-a", NOW, limit=1000)) == 20
