@@ -61,9 +61,21 @@ from central_reader.validation import (
     check_report_draft,
 )
 
-__all__ = ["Action", "ReadingService", "ServiceConfig", "allowed_roles"]
+__all__ = [
+    "Action",
+    "IngestListener",
+    "ReadingService",
+    "ReportListener",
+    "ServiceConfig",
+    "allowed_roles",
+]
 
 _log = logging.getLogger(__name__)
+
+#: ``(record, county_id, result)`` after a new record's commit.
+IngestListener = Callable[[NewRecord, str, IngestResult], object]
+#: ``(report)`` after a report (version 1 or an amendment) commits.
+ReportListener = Callable[[Report], object]
 
 
 class Action(StrEnum):
@@ -155,6 +167,8 @@ class ReadingService:
         self._anonymous = anonymous
         self._token_cache: dict[str, tuple[float, Principal]] = {}
         self._site_cache: dict[str, str] = {}
+        self._ingest_listeners: list[IngestListener] = []
+        self._report_listeners: list[ReportListener] = []
         self._cache_lock = threading.Lock()
         self._reports_changed = threading.Condition()
         self._report_generation = 0
@@ -314,7 +328,32 @@ class ReadingService:
             raise
         self._ingest_latency.observe(time.perf_counter() - start)
         self._ingested.inc(outcome="duplicate" if result.duplicate else "accepted")
+        if not result.duplicate:
+            for listener in self._ingest_listeners:
+                self._call_listener(listener, record, county, result)
         return result
+
+    # -- listeners (alerts and other follow-ups) -----------------------------------------
+
+    def on_ingest(self, listener: IngestListener) -> None:
+        """Call ``listener(record, county_id, result)`` after each new record's commit.
+
+        Listeners run in the submitting thread after the acknowledgement is decided (the
+        record is durable whatever they do); an exception is logged, not raised. Work that
+        must not be lost has to be idempotent and recoverable from the store on restart.
+        """
+        self._ingest_listeners.append(listener)
+
+    def on_report(self, listener: ReportListener) -> None:
+        """Call ``listener(report)`` after each signed report or amendment commits."""
+        self._report_listeners.append(listener)
+
+    @staticmethod
+    def _call_listener(listener: Callable[..., object], *args: object) -> None:
+        try:
+            listener(*args)
+        except Exception:
+            _log.exception("listener %r failed", listener)
 
     def _site_for_submit(self, principal: Principal, site_id: str) -> str:
         if (
@@ -423,6 +462,8 @@ class ReadingService:
             now=self.now(),
         )
         self._notify_reports()
+        for listener in self._report_listeners:
+            self._call_listener(listener, report)
         return report
 
     def amend(
@@ -454,6 +495,8 @@ class ReadingService:
             now=self.now(),
         )
         self._notify_reports()
+        for listener in self._report_listeners:
+            self._call_listener(listener, report)
         return report
 
     # -- reports stream ------------------------------------------------------------------

@@ -402,3 +402,28 @@ def test_store_down_is_unavailable(tmp_path) -> None:  # type: ignore[no-untyped
     finally:
         server.stop(0)
         store.close()
+
+
+def test_listeners_run_after_commit_and_cannot_break_the_ack(central: Central) -> None:
+    ingest, reading, _ = _stubs(central)
+    seen: list[tuple[str, str, bool]] = []
+    reports: list[int] = []
+
+    def on_ingest(record, county, result) -> None:  # type: ignore[no-untyped-def]
+        stored = central.service.store.get_record(record.record_id, central.clock())
+        seen.append((record.record_id, county, stored is not None))
+        raise RuntimeError("a broken listener")
+
+    central.service.on_ingest(on_ingest)
+    central.service.on_report(lambda report: reports.append(report.version))
+    req = submit_request()
+    for _ in range(2):  # the retry is a duplicate: no second notification
+        ingest.Submit(req, metadata=central.md("device-a"), timeout=10)
+    assert seen == [(req.record_id, "county-a", True)], f"{seen}"
+    reading.Claim(reading_pb2.ClaimRequest(), metadata=central.md("reader-a"), timeout=10)
+    reading.SignReport(
+        reading_pb2.SignReportRequest(record_id=req.record_id, conclusion="ok"),
+        metadata=central.md("reader-a"),
+        timeout=10,
+    )
+    assert reports == [1], f"{reports}"
