@@ -74,7 +74,8 @@ def _gather(
 ) -> NDArray[np.float64]:
     """Gather ``x[:, centers[:, None] + offsets]`` with indices clipped to the record."""
     idx = np.clip(centers[:, None] + offsets[None, :], 0, x.shape[-1] - 1)
-    return x[:, idx]
+    out: NDArray[np.float64] = np.take(x, idx, axis=1)
+    return out
 
 
 def _unit_rows(seg: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -226,7 +227,7 @@ def classify_beats(
         0,
         x.shape[1] - 1,
     )
-    seg = x[:, idx]  # (leads, beats, lags, w) at ~125 Hz
+    seg = np.take(x, idx, axis=1)  # (leads, beats, lags, w) at ~125 Hz
     unit = _unit_rows(seg)  # (beats, lags, d)
     wstep = _stride(fs, _WIDTH_HZ)
     whalf = max(3, round(_WIDTH_HALF_S * fs))
@@ -281,7 +282,7 @@ def _best_lag(
 ) -> NDArray[np.int64]:
     """Lag (from ``lags``) minimising the squared error of each mean-removed segment."""
     idx = np.clip(centers[:, None, None] + lags[None, :, None] + offs, 0, x.shape[1] - 1)
-    seg = x[:, idx]  # (leads, beats, lags, w)
+    seg = np.take(x, idx, axis=1)  # (leads, beats, lags, w)
     seg -= seg.mean(axis=3, keepdims=True)
     sse = ((seg - template[:, None, None, :]) ** 2).sum(axis=(0, 3))
     return np.asarray(lags[np.argmin(sse, axis=1)], dtype=np.int64)
