@@ -46,6 +46,12 @@ _BITS: dict[str, float] = {
     "212": 12, "310": 32 / 3, "311": 32 / 3,
 }  # fmt: skip
 _FLAC = frozenset({"508", "516", "524"})
+# Digital value storing "no sample", per format (WFDB spec; wfdb's INVALID_SAMPLE_VALUE).
+_INVALID: dict[str, int | None] = {
+    "80": -128, "508": -128, "310": -512, "311": -512, "212": -2048, "16": -32768,
+    "61": -32768, "160": -32768, "516": -32768, "24": -8388608, "524": -8388608,
+    "32": -2147483648, "8": None,
+}  # fmt: skip
 _TO_MV: dict[str, float] = {
     "mv": 1.0, "millivolt": 1.0, "millivolts": 1.0,
     "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "microvolt": 1e-3, "microvolts": 1e-3,
@@ -294,8 +300,8 @@ def _read_signal(stem: Path, h: Any, channels: list[int], src: str) -> NDArray[n
                     expected=f"(samples, {len(channels)})",
                     got=f"{shape}",
                 )
-            _check_checksums(h, channels, d, src)
-            p = rec.dac(return_res=64)
+            digital = np.ascontiguousarray(d.T)  # (leads, samples), the one transposition
+            _check_checksums(h, channels, digital, src)
     except RecordFormatError:
         raise
     except Exception as exc:  # wrap every wfdb failure: no wfdb traceback leaks out
@@ -304,14 +310,42 @@ def _read_signal(stem: Path, h: Any, channels: list[int], src: str) -> NDArray[n
         ) from exc
     for w in caught:
         logger.warning("%s: wfdb: %s", src, w.message)
-    units = rec.units or ["mV"] * len(channels)
-    scale = np.array([_TO_MV[str(u or "mV").strip().lower()] for u in units])
-    out: NDArray[np.float64] = np.ascontiguousarray(p.T, dtype=np.float64) * scale[:, None]
+    return _digital_to_mv(rec, digital, src)
+
+
+def _digital_to_mv(rec: Any, digital: NDArray[np.int64], src: str) -> NDArray[np.float64]:
+    """``(d - baseline) / gain`` in mV, NaN at the format's invalid-sample value.
+
+    Same arithmetic as wfdb's ``Record.dac`` in one vectorised pass over all leads.
+    """
+    n = digital.shape[0]
+    gain = np.array(rec.adc_gain, dtype=np.float64)
+    base = np.array(rec.baseline, dtype=np.float64)
+    if (
+        gain.shape != (n,)
+        or base.shape != (n,)
+        or not (np.isfinite(gain) & (gain != 0)).all()
+    ):
+        raise RecordFormatError(
+            "bad ADC gain or baseline in the header",
+            path=src,
+            expected=f"{n} finite non-zero gains",
+            got=f"gains {rec.adc_gain}, baselines {rec.baseline}",
+        )
+    units = rec.units or ["mV"] * n
+    to_mv = np.array([_TO_MV[str(u or "mV").strip().lower()] for u in units])
+    out: NDArray[np.float64] = digital - base[:, None]
+    out *= (to_mv / gain)[:, None]
+    sentinel = np.iinfo(np.int64).min  # never a sample: stands for "no invalid value"
+    invalid = [_INVALID.get(str(f)) for f in rec.fmt]
+    bad = digital == np.array([sentinel if v is None else v for v in invalid])[:, None]
+    if bad.any():
+        out[bad] = np.nan
     return out
 
 
 def _check_checksums(h: Any, channels: list[int], d: NDArray[np.int64], src: str) -> None:
-    """Compare each lead's 16-bit sample sum with the header's checksum field.
+    """Compare each lead's (row of ``d``) 16-bit sample sum with the header checksum.
 
     Skipped for multi-frequency records and for files whose checksums are all 0 (PTB
     copies write ``0`` for "not stated"). A mismatch means a corrupted data file or a
@@ -321,7 +355,7 @@ def _check_checksums(h: Any, channels: list[int], d: NDArray[np.int64], src: str
     spf = h.samps_per_frame or [1] * h.n_sig
     if any(int(spf[c] or 1) != 1 for c in channels) or all(not x for x in stated):
         return
-    got = d.sum(axis=0, dtype=np.int64) % 65536
+    got = d.sum(axis=1, dtype=np.int64) % 65536
     for i, c in enumerate(channels):
         if stated[i] is not None and int(stated[i]) % 65536 != int(got[i]):
             raise RecordFormatError(
