@@ -20,9 +20,13 @@ FS_MAX_HZ = 1000.0
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class EcgRecord:
     """An ECG read from a cart export, in the project's array contract.
+
+    ``eq=False``: a generated ``==`` would compare the arrays element-wise and fail
+    ("truth value of an array is ambiguous"), and hashing would fail on the array; records
+    compare and hash by identity.
 
     Attributes
     ----------
