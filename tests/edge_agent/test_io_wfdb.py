@@ -154,7 +154,9 @@ def test_header_declaring_fewer_signals_than_the_file_holds(tmp_path: Path) -> N
     (tmp_path / "rec.hea").write_text("\n".join([f"rec 2 {FS} {N}", *lines[1:3]]) + "\n")
     err = _err(tmp_path / "rec.hea")
     assert "number of signals" in str(err), f"{err}"
-    assert err.expected is not None and err.expected.startswith(f"{N * 2 * 2} bytes"), f"{err}"
+    assert err.expected is not None and err.expected.startswith(f"{N * 2 * 2} bytes"), (
+        f"{err}"
+    )
 
 
 def test_unknown_format_code(tmp_path: Path) -> None:
