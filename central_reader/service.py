@@ -3,21 +3,7 @@
 The gRPC servicers (``central_reader.grpc_api``) and the reading web page call the same
 methods, so authorization, validation and auditing are implemented exactly once.
 
-Authorization matrix (``-`` = PERMISSION_DENIED; scopes: records outside the caller's
-county answer NOT_FOUND, so their existence is not revealed)::
-
-    action              device            cardiologist     hospital        admin
-    submit              own site(s)       -                -               -
-    list_queue          -                 own county       -               own county / all
-    claim               -                 own county       -               -
-    release             -                 own claim        -               any claim (force)
-    get_record (view)   -                 own county       own county      own county / all
-    sign / amend        -                 own county       -               -
-    subscribe_reports   own site(s)       county sites     county sites    county / all
-
-A device bound to a site may submit (as itself: ``device_id`` = its user id) and subscribe
-for that site only; a device without a site is a county gateway (any site of its county,
-any cart ``device_id``). An admin without a county is global.
+Authorization (who may do what) is the table in ``central_reader.authz``, checked here.
 """
 
 from __future__ import annotations
@@ -29,9 +15,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 from central_reader.auth import hash_token, new_token
+from central_reader.authz import Action, allowed_roles
 from central_reader.errors import (
     AuthenticationError,
     InvalidRequestError,
@@ -76,34 +62,6 @@ _log = logging.getLogger(__name__)
 IngestListener = Callable[[NewRecord, str, IngestResult], object]
 #: ``(report)`` after a report (version 1 or an amendment) commits.
 ReportListener = Callable[[Report], object]
-
-
-class Action(StrEnum):
-    SUBMIT = "submit"
-    LIST_QUEUE = "list_queue"
-    CLAIM = "claim"
-    RELEASE = "release"
-    VIEW_RECORD = "view_record"
-    SIGN = "sign"
-    AMEND = "amend"
-    SUBSCRIBE_REPORTS = "subscribe_reports"
-
-
-_MATRIX: dict[Action, frozenset[Role]] = {
-    Action.SUBMIT: frozenset({Role.DEVICE}),
-    Action.LIST_QUEUE: frozenset({Role.CARDIOLOGIST, Role.ADMIN}),
-    Action.CLAIM: frozenset({Role.CARDIOLOGIST}),
-    Action.RELEASE: frozenset({Role.CARDIOLOGIST, Role.ADMIN}),
-    Action.VIEW_RECORD: frozenset({Role.CARDIOLOGIST, Role.HOSPITAL, Role.ADMIN}),
-    Action.SIGN: frozenset({Role.CARDIOLOGIST}),
-    Action.AMEND: frozenset({Role.CARDIOLOGIST}),
-    Action.SUBSCRIBE_REPORTS: frozenset(Role),
-}
-
-
-def allowed_roles(action: Action) -> frozenset[Role]:
-    """Roles that may perform an action (scope checks come on top)."""
-    return _MATRIX[action]
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +196,10 @@ class ReadingService:
 
     @staticmethod
     def _require(principal: Principal, action: Action) -> None:
-        if principal.role not in _MATRIX[action]:
+        if principal.role not in allowed_roles(action):
             raise PermissionDeniedError(
                 f"role {principal.role.value} may not {action.value}",
-                expected=" or ".join(sorted(r.value for r in _MATRIX[action])),
+                expected=" or ".join(sorted(r.value for r in allowed_roles(action))),
                 got=principal.role.value,
             )
 
@@ -443,10 +401,10 @@ class ReadingService:
         return detail
 
     def _record_county(self, principal: Principal, record_id: str) -> None:
-        detail = self.store.get_record(record_id, self.now())
-        if detail is None:
+        county = self.store.record_county(record_id)
+        if county is None:
             raise NotFoundError("no such record", field="record_id", got=record_id)
-        self._check_record_scope(principal, detail.entry.county_id, record_id)
+        self._check_record_scope(principal, county, record_id)
 
     def sign(self, principal: Principal, record_id: str, draft: ReportDraft) -> Report:
         """Sign version 1 of a claimed record's report; releases the claim."""

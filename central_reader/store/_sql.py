@@ -350,6 +350,11 @@ class SqlStore(SqlDirectory, ReadingStore):
                 tx, user_id, AuditAction.RELEASE, record_id, "forced" if force else "", now
             )
 
+    def record_county(self, record_id: str) -> str | None:
+        with self._tx(write=False) as tx:
+            row = tx.one("SELECT county_id FROM records WHERE record_id = ?", (record_id,))
+        return None if row is None else str(row["county_id"])
+
     def get_record(self, record_id: str, now: datetime) -> RecordDetail | None:
         now_us = to_us(now)
         with self._tx(write=False) as tx:

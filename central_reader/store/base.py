@@ -206,6 +206,10 @@ class ReadingStore(ABC):
         """
 
     @abstractmethod
+    def record_county(self, record_id: str) -> str | None:
+        """The county of a record, or None when there is no such record (cheap check)."""
+
+    @abstractmethod
     def get_record(self, record_id: str, now: datetime) -> RecordDetail | None:
         """A record with its waveform, analysis and reports (oldest version first)."""
 
