@@ -127,6 +127,8 @@ def test_record_round_trip(store: ReadingStore) -> None:
     assert detail.entry.acquired_at == rec.acquired_at, f"{detail.entry.acquired_at}"
     assert detail.device_id == rec.device_id and detail.reports == ()
     assert store.get_record("00000000-0000-0000-0000-000000000000", NOW) is None
+    assert store.record_county(rec.record_id) == "county-a"
+    assert store.record_county("00000000-0000-0000-0000-000000000000") is None
 
 
 def test_queue_order_tier_then_deadline(store: ReadingStore) -> None:
