@@ -45,6 +45,7 @@ list. Circulation 2007;115:1325-32. doi:10.1161/CIRCULATIONAHA.106.180201
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,6 +57,7 @@ from edge_agent.types import Finding, Priority
 __all__ = [
     "AF_IRREGULARITY",
     "AF_MIN_RR",
+    "RhythmConfig",
     "assess_rhythm",
     "rhythm_findings",
 ]
@@ -72,6 +74,49 @@ PVC_FREQUENT_PER_10S = 3.0
 PVC_FREQUENT_FRACTION = 0.10
 
 _EXCLUDED = (BeatClass.VENTRICULAR, BeatClass.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class RhythmConfig:
+    """Thresholds of the rhythm features and rules (defaults: module constants)."""
+
+    af_irregularity: float = AF_IRREGULARITY
+    af_min_rr: int = AF_MIN_RR
+    pause_warn_s: float = PAUSE_WARN_S
+    pause_critical_s: float = PAUSE_CRITICAL_S
+    brady_warn_bpm: float = BRADY_WARN_BPM
+    brady_critical_bpm: float = BRADY_CRITICAL_BPM
+    tachy_warn_bpm: float = TACHY_WARN_BPM
+    tachy_critical_bpm: float = TACHY_CRITICAL_BPM
+    pvc_frequent_per_10s: float = PVC_FREQUENT_PER_10S
+    pvc_frequent_fraction: float = PVC_FREQUENT_FRACTION
+
+    def __post_init__(self) -> None:
+        rates = (
+            self.brady_critical_bpm,
+            self.brady_warn_bpm,
+            self.tachy_warn_bpm,
+            self.tachy_critical_bpm,
+        )
+        if not 0 < rates[0] <= rates[1] < rates[2] <= rates[3]:
+            raise InvalidSignalError(
+                "rate thresholds out of order",
+                expected="0 < brady critical <= brady warn < tachy warn <= tachy critical",
+                got=", ".join(f"{v:g}" for v in rates),
+            )
+        if not 0 < self.pause_warn_s <= self.pause_critical_s:
+            raise InvalidSignalError(
+                "pause thresholds out of order", expected="0 < warn <= critical"
+            )
+        if self.af_min_rr < 3 or self.af_irregularity <= 0:
+            raise InvalidSignalError(
+                "AF settings out of range",
+                expected="af_min_rr >= 3, af_irregularity > 0",
+                got=f"{self.af_min_rr}, {self.af_irregularity}",
+            )
+
+
+_DEFAULT = RhythmConfig()
 
 
 def _normal_rr_mask(
@@ -94,10 +139,12 @@ def _successive_differences(
     return out
 
 
-def _irregularity(rr: NDArray[np.float64], keep: NDArray[np.bool_]) -> float | None:
+def _irregularity(
+    rr: NDArray[np.float64], keep: NDArray[np.bool_], min_rr: int
+) -> float | None:
     """Normalised median absolute successive RR difference (module docstring)."""
     diffs = _successive_differences(rr, keep)
-    if diffs.size < AF_MIN_RR - 1:
+    if diffs.size < min_rr - 1:
         return None
     return float(np.median(diffs) / np.median(rr[keep]))
 
@@ -114,6 +161,7 @@ def assess_rhythm(
     fs: float,
     n_samples: int,
     labels: Sequence[BeatClass] | None = None,
+    config: RhythmConfig | None = None,
 ) -> RhythmFeatures:
     """Rhythm descriptors of a record from its R peaks.
 
@@ -129,6 +177,8 @@ def assess_rhythm(
         One label per R peak; RR intervals touching ventricular or unknown beats are
         left out of the RR statistics and the irregularity (not supraventricular ones:
         see the module docstring).
+    config : RhythmConfig, optional
+        Thresholds (AF irregularity, minimum RR count, pause length).
 
     Returns
     -------
@@ -147,6 +197,7 @@ def assess_rhythm(
     ----------
     Dash S, et al. Ann Biomed Eng 2009;37:1701-9. doi:10.1007/s10439-009-9740-z
     """
+    cfg = config or _DEFAULT
     r = np.asarray(rpeaks, dtype=np.int64)
     if not np.isfinite(fs) or fs <= 0 or n_samples <= 0:
         raise InvalidSignalError(
@@ -193,20 +244,20 @@ def assess_rhythm(
         )
     rr = np.diff(r).astype(np.float64) / fs
     keep = _normal_rr_mask(rr.size, labels, _EXCLUDED)
-    if keep.sum() < AF_MIN_RR:
+    if keep.sum() < cfg.af_min_rr:
         keep = np.ones(rr.size, dtype=bool)
     nn = rr[keep]
     diffs = _successive_differences(rr, keep)
-    irregularity = _irregularity(rr, keep)
+    irregularity = _irregularity(rr, keep, cfg.af_min_rr)
     return RhythmFeatures(
         heart_rate_bpm=float(60.0 / rr.mean()),
         rr_mean_ms=float(nn.mean() * 1e3),
         rr_sd_ms=float(nn.std(ddof=1) * 1e3) if nn.size > 1 else None,
         rmssd_ms=float(np.sqrt(np.mean(diffs**2)) * 1e3) if diffs.size else None,
         rr_irregularity=irregularity,
-        af_suspected=irregularity is not None and irregularity > AF_IRREGULARITY,
+        af_suspected=irregularity is not None and irregularity > cfg.af_irregularity,
         longest_pause_ms=float(gaps.max() * 1e3),
-        pauses_s=tuple(float(v) for v in rr[rr > PAUSE_WARN_S]),
+        pauses_s=tuple(float(v) for v in rr[rr > cfg.pause_warn_s]),
         n_beats=int(r.size),
         n_ventricular=n_v,
         n_supraventricular=n_s,
@@ -214,7 +265,7 @@ def assess_rhythm(
     )
 
 
-def _rule_af(f: RhythmFeatures) -> Finding | None:
+def _rule_af(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     """AF: irregularly irregular RR without another explanation.
 
     Criterion: normalised median absolute successive RR difference > ``AF_IRREGULARITY``
@@ -232,11 +283,11 @@ def _rule_af(f: RhythmFeatures) -> Finding | None:
         label_zh="心房颤动(疑似)",
         priority=Priority.WARNING,
         source="rules:af-rr-irregularity",
-        detail=f"RR irregularity {f.rr_irregularity:.3f} > {AF_IRREGULARITY}, {rate}",
+        detail=f"RR irregularity {f.rr_irregularity:.3f} > {cfg.af_irregularity}, {rate}",
     )
 
 
-def _rule_rate(f: RhythmFeatures) -> Finding | None:
+def _rule_rate(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     """Bradycardia < 50 bpm, tachycardia > 100 bpm (AHA/ACCF/HRS 2007 part II,
     doi:10.1161/CIRCULATIONAHA.106.180201, rate statements); critical below 40 or above
     180 bpm, the Chinese ECG critical-value (危急值) limits.
@@ -244,8 +295,8 @@ def _rule_rate(f: RhythmFeatures) -> Finding | None:
     hr = f.heart_rate_bpm
     if hr is None:
         return None
-    if hr < BRADY_WARN_BPM:
-        crit = hr < BRADY_CRITICAL_BPM
+    if hr < cfg.brady_warn_bpm:
+        crit = hr < cfg.brady_critical_bpm
         return Finding(
             code="BRADY",
             label_en="Bradycardia",
@@ -254,8 +305,8 @@ def _rule_rate(f: RhythmFeatures) -> Finding | None:
             source="rules:rate-brady",
             detail=f"heart rate {hr:.0f} bpm",
         )
-    if hr > TACHY_WARN_BPM:
-        crit = hr > TACHY_CRITICAL_BPM
+    if hr > cfg.tachy_warn_bpm:
+        crit = hr > cfg.tachy_critical_bpm
         return Finding(
             code="TACHY",
             label_en="Tachycardia",
@@ -267,13 +318,13 @@ def _rule_rate(f: RhythmFeatures) -> Finding | None:
     return None
 
 
-def _rule_pause(f: RhythmFeatures) -> Finding | None:
+def _rule_pause(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     """Pause: an RR interval > 2.0 s (warning); > 3.0 s, or no beat for >= 3 s including
     the record edges (asystole), is critical (Chinese 危急值: 停搏 / 长间歇 > 3 s).
     """
     longest_s = (f.longest_pause_ms or 0.0) / 1e3
     interior = max(f.pauses_s, default=0.0)
-    if longest_s >= PAUSE_CRITICAL_S or interior > PAUSE_CRITICAL_S:
+    if longest_s >= cfg.pause_critical_s or interior > cfg.pause_critical_s:
         what = "asystole" if f.n_beats < 2 else f"longest pause {longest_s:.1f} s"
         return Finding(
             code="PAUSE",
@@ -281,9 +332,9 @@ def _rule_pause(f: RhythmFeatures) -> Finding | None:
             label_zh="长间歇/心脏停搏",
             priority=Priority.CRITICAL,
             source="rules:pause-3s",
-            detail=f"{what} (no beat >= {PAUSE_CRITICAL_S:g} s)",
+            detail=f"{what} (no beat >= {cfg.pause_critical_s:g} s)",
         )
-    if interior > PAUSE_WARN_S:
+    if interior > cfg.pause_warn_s:
         return Finding(
             code="PAUSE",
             label_en="Pause",
@@ -291,13 +342,14 @@ def _rule_pause(f: RhythmFeatures) -> Finding | None:
             priority=Priority.WARNING,
             source="rules:pause-2s",
             detail=(
-                f"{len(f.pauses_s)} pause(s) > {PAUSE_WARN_S:g} s, longest {interior:.1f} s"
+                f"{len(f.pauses_s)} pause(s) > {cfg.pause_warn_s:g} s, "
+                f"longest {interior:.1f} s"
             ),
         )
     return None
 
 
-def _rule_pvc(f: RhythmFeatures) -> Finding | None:
+def _rule_pvc(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     """Ventricular premature beats: any is reported with its count; frequent (>= 3 per
     10 s or >= 10 % of beats) is a warning, following the usual Holter/resting-ECG
     convention that > 1 PVC per 10 s strip is abnormal (AHA/ACCF/HRS 2007 part II,
@@ -308,7 +360,7 @@ def _rule_pvc(f: RhythmFeatures) -> Finding | None:
         return None
     per10 = 10.0 * n / f.duration_s if f.duration_s else float(n)
     frac = n / max(f.n_beats, 1)
-    frequent = per10 >= PVC_FREQUENT_PER_10S or frac >= PVC_FREQUENT_FRACTION
+    frequent = per10 >= cfg.pvc_frequent_per_10s or frac >= cfg.pvc_frequent_fraction
     return Finding(
         code="PVC",
         label_en="Premature ventricular complexes",
@@ -319,8 +371,17 @@ def _rule_pvc(f: RhythmFeatures) -> Finding | None:
     )
 
 
-def rhythm_findings(features: RhythmFeatures) -> list[Finding]:
+def rhythm_findings(
+    features: RhythmFeatures, config: RhythmConfig | None = None
+) -> list[Finding]:
     """Apply the rhythm rules (AF, rate, pause, PVC) to ``features``.
+
+    Parameters
+    ----------
+    features : RhythmFeatures
+        From ``assess_rhythm`` (its ``af_suspected`` already used ``config``).
+    config : RhythmConfig, optional
+        Rate, pause and PVC thresholds.
 
     Returns
     -------
@@ -328,5 +389,6 @@ def rhythm_findings(features: RhythmFeatures) -> list[Finding]:
         Most urgent first; empty when the rhythm raises nothing.
     """
     rules = (_rule_pause, _rule_rate, _rule_af, _rule_pvc)
-    found = [f for rule in rules if (f := rule(features)) is not None]
+    cfg = config or _DEFAULT
+    found = [f for rule in rules if (f := rule(features, cfg)) is not None]
     return sorted(found, key=lambda f: f.priority.rank)

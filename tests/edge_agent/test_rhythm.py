@@ -10,7 +10,12 @@ import pytest
 from numpy.typing import NDArray
 
 from edge_agent.dsp.results import BeatClass
-from edge_agent.dsp.rhythm import AF_IRREGULARITY, assess_rhythm, rhythm_findings
+from edge_agent.dsp.rhythm import (
+    AF_IRREGULARITY,
+    RhythmConfig,
+    assess_rhythm,
+    rhythm_findings,
+)
 from edge_agent.errors import InvalidSignalError
 from edge_agent.types import Priority
 
@@ -148,6 +153,22 @@ def test_features_do_not_depend_on_fs() -> None:
     assert a.heart_rate_bpm == pytest.approx(b.heart_rate_bpm, rel=0.01)
     assert a.rr_irregularity == pytest.approx(b.rr_irregularity, abs=0.01)
     assert a.af_suspected == b.af_suspected
+
+
+def test_config_changes_the_rules_and_is_validated() -> None:
+    f = assess_rhythm(_peaks([1.1] * 8), FS, N10)  # 55 bpm
+    assert rhythm_findings(f) == [], "55 bpm is no finding by default"
+    strict = RhythmConfig(brady_warn_bpm=60.0)
+    assert [x.code for x in rhythm_findings(f, strict)] == ["BRADY"]
+    rng = np.random.default_rng(2)
+    rr = 0.8 + rng.uniform(-0.05, 0.05, 12)
+    n = int((rr.sum() + 1) * FS)
+    loose = assess_rhythm(_peaks(rr), FS, n, config=RhythmConfig(af_irregularity=0.01))
+    assert loose.af_suspected and not assess_rhythm(_peaks(rr), FS, n).af_suspected
+    with pytest.raises(InvalidSignalError, match="rate thresholds"):
+        RhythmConfig(brady_warn_bpm=120.0)
+    with pytest.raises(InvalidSignalError, match="pause"):
+        RhythmConfig(pause_warn_s=4.0)
 
 
 def test_bad_inputs() -> None:
