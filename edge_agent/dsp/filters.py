@@ -55,6 +55,7 @@ from edge_agent.dsp._validate import check_signal
 from edge_agent.errors import InvalidSignalError
 
 __all__ = [
+    "FILTERS_VERSION",
     "FilterProfile",
     "design_baseline",
     "design_smoothing",
@@ -62,6 +63,8 @@ __all__ = [
     "preprocess",
     "remove_baseline",
 ]
+
+FILTERS_VERSION = "filters-2026.11.1"  # provenance: bump when outputs change
 
 _DECIMATED_MIN_HZ = 5.0
 _DECIMATED_MAX_HZ = 25.0

@@ -59,11 +59,14 @@ from edge_agent.errors import InvalidSignalError
 __all__ = [
     "MESSAGES_EN",
     "MESSAGES_ZH",
+    "QUALITY_VERSION",
     "QualityConfig",
     "assess_quality",
     "lead_quality_features",
     "messages_zh",
 ]
+
+QUALITY_VERSION = "quality-2026.11.1"  # provenance: bump when outputs change
 
 
 @dataclass(frozen=True, slots=True)

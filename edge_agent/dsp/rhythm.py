@@ -57,10 +57,13 @@ from edge_agent.types import Finding, Priority
 __all__ = [
     "AF_IRREGULARITY",
     "AF_MIN_RR",
+    "RHYTHM_VERSION",
     "RhythmConfig",
     "assess_rhythm",
     "rhythm_findings",
 ]
+
+RHYTHM_VERSION = "rhythm-2026.11.1"  # provenance: bump when outputs change
 
 AF_IRREGULARITY = 0.056
 AF_MIN_RR = 6
