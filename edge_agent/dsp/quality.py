@@ -57,6 +57,7 @@ from edge_agent.dsp.results import LeadQuality, QualityProblem, QualityReport
 from edge_agent.errors import InvalidSignalError
 
 __all__ = [
+    "FEATURE_NAMES",
     "MESSAGES_EN",
     "MESSAGES_ZH",
     "QUALITY_VERSION",
