@@ -29,7 +29,8 @@ MAX_FINDINGS = 64
 MAX_TEXT = 20_000
 MAX_CONCLUSION = 4_000
 MAX_CLOCK_SKEW = timedelta(minutes=10)
-EARLIEST_ACQUISITION = datetime(2000, 1, 1, tzinfo=UTC)
+#: Archives of older ECGs exist (PTB, 1990s); before 1980 a timestamp is a bug, not an ECG.
+EARLIEST_ACQUISITION = datetime(1980, 1, 1, tzinfo=UTC)
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _FIELD_LIMITS = {
     "code": 64,
@@ -113,7 +114,7 @@ def check_record(record: NewRecord, now: datetime) -> None:
         raise InvalidRequestError(
             "acquisition time implausible",
             field="acquired_at",
-            expected=f"between 2000-01-01 and now + {MAX_CLOCK_SKEW}",
+            expected=f"between 1980-01-01 and now + {MAX_CLOCK_SKEW}",
             got=record.acquired_at.isoformat(),
         )
     patient = record.patient

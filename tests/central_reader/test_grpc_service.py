@@ -239,6 +239,9 @@ def test_overdue_is_flagged(central: Central) -> None:
         (lambda r: r.ClearField("waveform"), "waveform"),
         (lambda r: setattr(r, "analysis_json", "[1, 2"), "analysis_json"),
         (lambda r: setattr(r.patient, "age_years", 400), "patient.age_years"),
+        (lambda r: r.acquired_at.FromSeconds(0), "acquired_at"),
+        (lambda r: r.acquired_at.FromSeconds(4_000_000_000), "acquired_at"),
+        (lambda r: setattr(r, "site_id", "bad site!"), "site_id"),
     ],
 )
 def test_bad_submissions_get_invalid_argument(central: Central, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
