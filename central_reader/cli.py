@@ -147,7 +147,16 @@ def _serve(ns: argparse.Namespace) -> int:
             store, config=config, metrics=Registry(), anonymous=anonymous
         )
         metrics = service.metrics
-    grpc_server = build_server(service, ns.listen, tls=tls, max_workers=ns.workers)
+    from central_reader.alerts.cli import start_for_serve  # issue 6: chest-pain alerts
+
+    alerts = start_for_serve(service, ns)
+    grpc_server = build_server(
+        service,
+        ns.listen,
+        tls=tls,
+        max_workers=ns.workers,
+        extra_services=alerts.extra_services if alerts is not None else (),
+    )
     http_app = HttpApp(service, metrics)
     # The reading station page (issue 7); imported here so the other subcommands start fast.
     from central_reader.web import register_routes
@@ -180,6 +189,8 @@ def _serve(ns: argparse.Namespace) -> int:
     while not stop.wait(3600):
         pass
     service.close()
+    if alerts is not None:
+        alerts.close()
     http_server.stop()
     grpc_server.stop(ns.grace)
     store.close()
@@ -364,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"reading deadline of {tier} records, seconds",
         )
     serve.set_defaults(func=_serve)
+    from central_reader.alerts.cli import add_serve_args, register as register_alerts
+
+    add_serve_args(serve)  # issue 6: --alerts-config and ladder overrides
+    register_alerts(sub, db)  # issue 6: ecg-central alerts watch|report|show
 
     queue = sub.add_parser("queue", help="print the reading queue (all counties)")
     db(queue)
