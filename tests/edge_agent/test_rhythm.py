@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from edge_agent.dsp.results import BeatClass
 from edge_agent.dsp.rhythm import (
     AF_IRREGULARITY,
+    AF_IRREGULARITY_SHORT,
     RhythmConfig,
     assess_rhythm,
     rhythm_findings,
@@ -79,6 +80,18 @@ def test_asystole_at_the_record_edge_and_no_beats() -> None:
     found = rhythm_findings(empty)
     assert [x.code for x in found] == ["PAUSE"] and "asystole" in found[0].detail, found
     assert empty.heart_rate_bpm is None and empty.n_beats == 0
+
+
+def test_short_records_use_the_short_threshold() -> None:
+    """Alternating RR (bigeminy-like): every |dRR| / RR is 0.065, between the thresholds."""
+    long_ = 0.8 + 0.026 * np.resize([1.0, -1.0], 40)
+    short = long_[:12]
+    f_short = assess_rhythm(_peaks(short), FS, int((short.sum() + 1) * FS))
+    f_long = assess_rhythm(_peaks(long_), FS, int((long_.sum() + 1) * FS))
+    for f in (f_short, f_long):
+        assert f.rr_irregularity == pytest.approx(0.065, abs=0.002), f"{f.rr_irregularity}"
+    assert AF_IRREGULARITY < 0.065 < AF_IRREGULARITY_SHORT
+    assert f_long.af_suspected and not f_short.af_suspected, f"{f_short}, {f_long}"
 
 
 def test_af_like_random_rr_is_flagged() -> None:
@@ -163,7 +176,9 @@ def test_config_changes_the_rules_and_is_validated() -> None:
     rng = np.random.default_rng(2)
     rr = 0.8 + rng.uniform(-0.05, 0.05, 12)
     n = int((rr.sum() + 1) * FS)
-    loose = assess_rhythm(_peaks(rr), FS, n, config=RhythmConfig(af_irregularity=0.01))
+    loose = assess_rhythm(
+        _peaks(rr), FS, n, config=RhythmConfig(af_irregularity_short=0.01)
+    )
     assert loose.af_suspected and not assess_rhythm(_peaks(rr), FS, n).af_suspected
     with pytest.raises(InvalidSignalError, match="rate thresholds"):
         RhythmConfig(brady_warn_bpm=120.0)
