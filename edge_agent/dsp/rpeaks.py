@@ -286,19 +286,23 @@ def _flat_mask(x: NDArray[np.float64], run: int, margin: int) -> NDArray[np.bool
     n_leads, n = x.shape
     run = min(run, n)
     mask = np.zeros(x.shape, dtype=bool)
-    for lead in range(n_leads):  # leads (<= 15); the work is on the zero-step indices
-        z = np.flatnonzero(x[lead, 1:] == x[lead, :-1])  # step z joins samples z, z+1
-        span = run - 2  # run samples = run-1 consecutive zero steps
-        if z.size <= span:
-            continue
-        starts = z[: z.size - span][z[span:] - z[: z.size - span] == span]
-        if starts.size == 0:
-            continue
-        edges = np.zeros(n + 1, dtype=np.int64)
-        np.add.at(edges, np.maximum(starts - margin, 0), 1)
-        np.add.at(edges, np.minimum(starts + run + margin, n), -1)
-        mask[lead] = np.cumsum(edges[:-1]) > 0
-    return mask
+    # zero steps of all leads in one flat index space; the False column keeps runs
+    # from joining across leads
+    still = np.zeros((n_leads, n), dtype=bool)
+    np.equal(x[:, 1:], x[:, :-1], out=still[:, :-1])
+    z = np.flatnonzero(still)
+    span = run - 2  # a run of `run` samples = run-1 consecutive zero steps
+    if z.size <= span:
+        return mask
+    starts = z[: z.size - span][z[span:] - z[: z.size - span] == span]
+    if starts.size == 0:
+        return mask
+    lead, pos = np.divmod(starts, n)
+    edges = np.zeros((n_leads, n + 1), dtype=np.int64)
+    np.add.at(edges, (lead, np.maximum(pos - margin, 0)), 1)
+    np.add.at(edges, (lead, np.minimum(pos + run + margin, n)), -1)
+    grown: NDArray[np.bool_] = np.cumsum(edges[:, :-1], axis=1) > 0
+    return grown
 
 
 def _peaks(e: NDArray[np.float64], distance: int) -> NDArray[np.intp]:
@@ -331,16 +335,25 @@ def _envelopes(bp: NDArray[np.float64], width: int) -> NDArray[np.float64]:
     return _moving_sum(d, width)
 
 
-def _expand(v: NDArray[np.float64], block: int, n: int) -> NDArray[np.float64]:
-    """Per-block values (leads, blocks) -> per-sample, linear between block centres."""
-    prev = np.concatenate((v[:, :1], v[:, :-1]), axis=1) - v
-    nxt = np.concatenate((v[:, 1:], v[:, -1:]), axis=1) - v
+@lru_cache(maxsize=64)
+def _ramps(block: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Interpolation weights towards the previous and the next block centre."""
     u = (np.arange(block) + 0.5) / block - 0.5
-    out = (
-        v[:, :, None]
-        + prev[:, :, None] * np.clip(-u, 0.0, None)
-        + nxt[:, :, None] * np.clip(u, 0.0, None)
-    )
+    return np.maximum(-u, 0.0), np.maximum(u, 0.0)
+
+
+def _expand(v: NDArray[np.float64], block: int, n: int) -> NDArray[np.float64]:
+    """Per-block values (rows, blocks) -> per-sample, linear between block centres."""
+    to_prev, to_next = _ramps(block)
+    prev = np.empty_like(v)
+    prev[:, 0] = 0.0
+    np.subtract(v[:, :-1], v[:, 1:], out=prev[:, 1:])
+    nxt = np.empty_like(v)
+    nxt[:, -1] = 0.0
+    np.subtract(v[:, 1:], v[:, :-1], out=nxt[:, :-1])
+    out = prev[:, :, None] * to_prev
+    out += nxt[:, :, None] * to_next
+    out += v[:, :, None]
     flat: NDArray[np.float64] = out.reshape(v.shape[0], -1)[:, :n]
     return flat
 
@@ -357,7 +370,7 @@ def _periodicity(
     n_leads, n = env.shape
     k = max(1, int(round(fs / 50.0)))
     m = n // k
-    e = np.sqrt(env[:, : m * k].reshape(n_leads, m, k).mean(axis=-1))
+    e = np.sqrt(_block_mean(env, k)[:, :m])
     fd = fs / k
     w = max(4, int(round(window_s * fd)))
     nw = max(1, m // w)
@@ -452,9 +465,11 @@ def _fuse(
     penalty = np.minimum(1.0, cfg.artefact_ratio / np.maximum(ratio, 1e-12))
     weight *= penalty**cfg.artefact_power
     weight *= typical > 0
-    w_samples = _expand(weight, b, n) * valid
-    num = (w_samples * _expand(inv_scale, b, n) * env).sum(axis=0)
-    den = w_samples.sum(axis=0)
+    n_leads = env.shape[0]
+    both = _expand(np.concatenate((weight, weight * inv_scale)), b, n)
+    both *= np.concatenate((valid, valid))
+    den = both[:n_leads].sum(axis=0)
+    num = (both[n_leads:] * env).sum(axis=0)
     fused = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     return fused, np.median(weight, axis=-1)
 
@@ -708,6 +723,7 @@ def detect_rpeaks(
     amps = amps[amps > 0.0]
     if cand.size == 0:
         return _EMPTY
+    ordered = np.sort(amps)  # initial SPK/NPK: half the 90th percentile / median
     keep = decide_beats(
         cand.tolist(),
         amps.tolist(),
@@ -717,8 +733,8 @@ def detect_rpeaks(
         cfg.threshold_fraction,
         cfg.searchback_rr,
         cfg.searchback_fraction,
-        0.5 * float(np.percentile(amps, 90.0)),
-        0.5 * float(np.median(amps)),
+        0.5 * float(ordered[(9 * (ordered.size - 1)) // 10]),
+        0.5 * float(ordered[(ordered.size - 1) // 2]),
     )
     if not keep:
         return _EMPTY
