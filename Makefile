@@ -16,8 +16,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . --group dev
 	touch $(STAMP)
 
+# The whole network (README "Run the whole network"): central reader + reading page, a
+# hospital alert desk, three township carts submitting sample_records/. No sample record is
+# triaged STEMI by the current rules, so a PTB-DB STEMI record from ../shared/data is added
+# when that folder is present (otherwise no alert arrives). Ctrl-C stops everything.
+STEMI_DEMO := $(wildcard ../shared/data/ptbdb_10s/patient222_s0444_re.hea)
+
 run: $(STAMP)
-	$(BIN)/ecg-edge analyze sample_records/
+	$(BIN)/ecg-central network --records sample_records/ $(addprefix --records ,$(STEMI_DEMO))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
