@@ -423,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_argument("--ttl-days", type=float)
     db(tokens)
     tokens.set_defaults(func=_tokens)
+    from central_reader.network import register as register_network  # issue 8
+
+    register_network(sub)
     return parser
 
 
