@@ -326,3 +326,88 @@ def test_ludb_short_records(shared_data: Path, record: str) -> None:
         assert fn == 0 and fp == 0, f"LUDB {record} leads {leads}: tp {tp} fn {fn} fp {fp}"
         assert np.median(np.abs(err)) <= 0.02 * fs, f"LUDB {record}: R errors {err}"
         assert np.abs(err).max() <= 0.05 * fs, f"LUDB {record}: R errors {err} samples"
+
+
+def _decide_reference(
+    pos: list[int], amp: list[float], refractory: int, t_wave: int, spk: float, npk: float
+) -> list[int]:
+    """Plain restatement of the decision rules (Pan-Tompkins constants), for parity.
+
+    RR average recomputed from the full list, searchback over every candidate since the
+    last beat that has not been searched yet; slow but obviously right.
+    """
+    beats: list[int] = []
+    rrs: list[int] = []
+    searched = 0
+    i = 0
+    while i < len(pos):
+        thr = npk + 0.25 * (spk - npk)
+        if not beats:
+            if amp[i] > thr:
+                spk = 0.125 * amp[i] + 0.875 * spk
+                beats.append(i)
+            else:
+                npk = 0.125 * amp[i] + 0.875 * npk
+            i += 1
+            continue
+        last = beats[-1]
+        gap = pos[i] - pos[last]
+        if rrs and gap > 1.5 * (sum(rrs[-8:]) / len(rrs[-8:])):
+            ok = [
+                j
+                for j in range(max(last + 1, searched), i)
+                if pos[j] - pos[last] >= refractory
+                and amp[j] > 0.5 * thr
+                and (pos[j] - pos[last] > t_wave or amp[j] >= 0.25 * amp[last])
+            ]
+            if ok:
+                j = max(ok, key=lambda c: (amp[c], -c))
+                spk = 0.25 * amp[j] + 0.75 * spk
+                rrs.append(pos[j] - pos[last])
+                beats.append(j)
+                continue
+            searched = i
+        if gap < refractory:
+            if amp[i] > amp[last]:
+                beats[-1] = i
+                if len(beats) > 1:
+                    rrs[-1] = pos[i] - pos[beats[-2]]
+        elif amp[i] > thr and (gap > t_wave or amp[i] >= 0.25 * amp[last]):
+            spk = 0.125 * amp[i] + 0.875 * spk
+            rrs.append(gap)
+            beats.append(i)
+        else:
+            npk = 0.125 * amp[i] + 0.875 * npk
+        i += 1
+    return beats
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_decide_beats_parity_with_reference(seed: int) -> None:
+    """Random candidate trains (beats, T waves, noise, dropped and ectopic beats)."""
+    rng = np.random.default_rng(seed)
+    pos: list[int] = []
+    amp: list[float] = []
+    t = 10
+    for _ in range(150):
+        t += int(rng.integers(60, 260))
+        if rng.random() > 0.08:  # 8% of beats too small to pass the threshold
+            pos.append(t)
+            amp.append(float(rng.uniform(0.5, 1.5)))
+        else:
+            pos.append(t)
+            amp.append(float(rng.uniform(0.05, 0.25)))
+        for _ in range(int(rng.integers(0, 3))):
+            pos.append(t + int(rng.integers(10, 50)))
+            amp.append(float(rng.uniform(0.0, 0.6)))
+    order = np.argsort(pos, kind="stable")
+    pos = [pos[k] for k in order]
+    amp = [amp[k] for k in order]
+    got = decide_beats(pos, amp, 40, 72, 0.5, 0.25, 1.5, 0.5, 0.5, 0.05)
+    ref = _decide_reference(pos, amp, 40, 72, 0.5, 0.05)
+    first = next(
+        (k for k, (a, b) in enumerate(zip(got, ref, strict=False)) if a != b), None
+    )
+    assert got == ref, (
+        f"seed {seed}: {len(got)} vs {len(ref)} beats, first difference {first}"
+    )
