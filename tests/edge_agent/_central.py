@@ -115,9 +115,12 @@ class CentralState:
 
 
 class _Ingest(ingest_pb2_grpc.IngestServicer):
-    def __init__(self, state: CentralState, fail: dict[str, Any]) -> None:
+    def __init__(
+        self, state: CentralState, fail: dict[str, Any], ack_delay_s: float = 0.0
+    ) -> None:
         self.state = state
         self.fail = fail
+        self.ack_delay_s = ack_delay_s
 
     def Submit(  # noqa: N802 - generated name
         self, request: ingest_pb2.SubmitRecordRequest, context: grpc.ServicerContext
@@ -137,6 +140,8 @@ class _Ingest(ingest_pb2_grpc.IngestServicer):
         duplicate, error = self.state.submit(request)
         if error:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, error)
+        # Committed but not yet acknowledged: a client killed now loses the ack.
+        time.sleep(self.ack_delay_s)
         return ingest_pb2.SubmitRecordResponse(record_id=request.record_id,
                                                duplicate=duplicate)
 
@@ -160,9 +165,10 @@ class _Reports(reports_pb2_grpc.ReportsServicer):
 class Central:
     """A real gRPC server over a :class:`CentralState` (restartable on the same port)."""
 
-    def __init__(self, db: Path, port: int = 0) -> None:
+    def __init__(self, db: Path, port: int = 0, *, ack_delay_s: float = 0.0) -> None:
         self.state = CentralState(db)
         self.port = port
+        self.ack_delay_s = ack_delay_s
         self.fail: dict[str, Any] = {}
         self._server: grpc.Server | None = None
 
@@ -172,7 +178,8 @@ class Central:
 
     def start(self) -> Central:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-        ingest_pb2_grpc.add_IngestServicer_to_server(_Ingest(self.state, self.fail), server)
+        ingest = _Ingest(self.state, self.fail, self.ack_delay_s)
+        ingest_pb2_grpc.add_IngestServicer_to_server(ingest, server)
         reports_pb2_grpc.add_ReportsServicer_to_server(_Reports(self.state), server)
         self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
         if self.port == 0:
@@ -191,8 +198,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--ack-delay", type=float, default=0.0,
+                        help="seconds between the commit and the ack")
     args = parser.parse_args()
-    central = Central(args.db, args.port).start()
+    central = Central(args.db, args.port, ack_delay_s=args.ack_delay).start()
     print(f"ready {central.port}", file=sys.stderr, flush=True)
     try:
         threading.Event().wait()

@@ -131,6 +131,7 @@ def run_crash_loop(
     seed: int = 0,
     extra_args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    upload_phase_only: bool = False,
 ) -> CrashReport:
     """Run the kill -9 loop, then a clean drain, and collect the evidence."""
     rng = random.Random(seed)
@@ -144,7 +145,7 @@ def run_crash_loop(
         chosen = files[lo:lo + per_round]
         # Alternate the target: after the j-th receipt (kill lands while the next record
         # is analysed and written), or after the last receipt (kill lands in the upload).
-        upload_phase = k % 2 == 1
+        upload_phase = upload_phase_only or k % 2 == 1
         trigger = len(chosen) if upload_phase else rng.randint(1, len(chosen) - 1)
         n, ids, rc = _one_round(chosen, base, env, trigger,
                                 delay_s=rng.uniform(0.0, 0.15 if upload_phase else 0.08))

@@ -118,3 +118,52 @@ class CentralProcess:
     def record_ids(self) -> list[str]:
         """Record ids at the central (with repeats, if there ever were any)."""
         return [str(r["record_id"]) for r in self.queue()]
+
+
+class StubCentralProcess:
+    """``tests.edge_agent._central`` as a process: a minimal Ingest server that can delay
+    its ack after the commit (``ack_delay_s``), to widen the window in which a killed
+    client loses an ack the central already committed."""
+
+    def __init__(self, workdir: Path, *, ack_delay_s: float) -> None:
+        self.workdir = workdir
+        self.db = workdir / "stub-central.sqlite"
+        self.ack_delay_s = ack_delay_s
+        self.port = free_port()
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> StubCentralProcess:
+        """Start and wait for ``ready``."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.edge_agent._central", "--db", str(self.db),
+             "--port", str(self.port), "--ack-delay", str(self.ack_delay_s)],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
+        )
+        assert self.proc.stderr is not None
+        line = self.proc.stderr.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"stub central did not start: {line!r}")
+        return self
+
+    def stop(self) -> None:
+        """SIGKILL (it keeps nothing in memory) and close the pipe."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
+            self.proc = None
+
+    def record_ids(self) -> list[str]:
+        """Record ids the stub committed."""
+        import sqlite3
+
+        db = sqlite3.connect(str(self.db))
+        try:
+            return [r[0] for r in db.execute("SELECT record_id FROM records")]
+        finally:
+            db.close()
