@@ -243,7 +243,14 @@ def run_backend(
         for _ in range(instances):
             servers.append(
                 ServeProcess(
-                    db, "--dev", "--dev-tokens", str(token_file), "--log-level", "WARNING"
+                    db,
+                    "--dev",
+                    "--dev-tokens",
+                    str(token_file),
+                    "--log-level",
+                    "WARNING",
+                    "--workers",
+                    str(ns.workers),
                 )
             )
             servers[-1].wait_ready(60)
@@ -318,6 +325,7 @@ def main() -> None:
         help="repeats per phase; the JSON keeps medians and every run",
     )
     parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--workers", type=int, default=128, help="serve --workers")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--out", type=Path, default=OUT)
     ns = parser.parse_args()
@@ -410,6 +418,7 @@ def main() -> None:
             "seconds": ns.seconds,
             "clients": ns.clients,
             "rate": ns.rate,
+            "server_workers": ns.workers,
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         },
         "targets": TARGETS,
