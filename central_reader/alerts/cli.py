@@ -397,6 +397,10 @@ def _watch(ns: argparse.Namespace) -> int:
             )
             current[:] = [call]
             try:
+                call.initial_metadata()  # returns once the central accepted the call
+                if call.running():
+                    sys.stderr.write(f"subscribed to {ns.hospital}\n")
+                    sys.stderr.flush()
                 for event in call:
                     backoff = 0.2
                     desk.handle(event)
@@ -505,6 +509,7 @@ def _report(ns: argparse.Namespace) -> int:
         return 0
     out = sys.stdout
     out.write(f"{len(rows)} alert(s)\n")
+
     def f(v: float | None) -> str:
         return "       -" if v is None else f"{v:8.1f}"
 

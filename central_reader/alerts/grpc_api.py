@@ -94,9 +94,9 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
         principal: Principal,
     ) -> Iterator[alerts_pb2.AlertEvent]:
         with_wave = None if request.omit_waveform else self.alerts
-        for item in self.alerts.subscribe(
-            principal, request.hospital_id, context.is_active
-        ):
+        items = self.alerts.subscribe(principal, request.hospital_id, context.is_active)
+        context.send_initial_metadata(())  # authorized: the client knows it is subscribed
+        for item in items:
             yield _event(item, with_wave)
 
     @unary_rpc
