@@ -133,6 +133,10 @@ def load_wfdb_beats(path: Path) -> Record:
 def load_ludb(path: Path, lead: str = "ii") -> Record:
     """A LUDB record; R = the QRS-peak ``N`` marks of the ``lead`` annotation.
 
+    All ``N`` marks count, not only those directly between ``(`` and ``)``: LUDB leaves
+    the onset mark out for some QRS complexes (e.g. record 95) or puts it after the peak
+    (record 111), and requiring the brackets drops those beats from the reference.
+
     LUDB annotates only part of each 10 s record, so the scored span is from the first to
     the last annotation mark of that lead (widened here by the tolerance that
     :func:`score` trims from both ends).
@@ -141,9 +145,9 @@ def load_ludb(path: Path, lead: str = "ii") -> Record:
     ann = wfdb.rdann(str(path), lead)
     sym = np.asarray(ann.symbol)
     smp = np.asarray(ann.sample, dtype=np.int64)
-    # a QRS peak is an 'N' directly between '(' and ')'
-    inner = np.zeros(sym.size, dtype=bool)
-    inner[1:-1] = (sym[1:-1] == "N") & (sym[:-2] == "(") & (sym[2:] == ")")
+    # LUDB marks wave peaks 'p', 'N' (QRS) and 't', usually between '(' and ')'; some
+    # QRS peaks lack their onset mark or have it one sample late, so every 'N' counts
+    inner = sym == "N"
     signal = np.ascontiguousarray(rec.p_signal.T, dtype=np.float64)
     pad = int(round(TOL_S * rec.fs))
     return Record(
