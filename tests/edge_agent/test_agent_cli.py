@@ -5,9 +5,10 @@ partition, reports flowing back."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -126,47 +127,86 @@ def test_critical_first_at_the_real_central(
     assert len(mine) == len(prios), f"{len(mine)} at the central"
 
 
+def _sign(central: CentralProcess, record_id: str, conclusion: str) -> None:
+    """A county cardiologist claims and signs the record (real Reading API)."""
+    tokens = json.loads((central.workdir / "dev-tokens.json").read_text())
+    meta = (("authorization", f"Bearer {tokens['cardiologist']}"),)
+    with grpc.insecure_channel(central.target) as ch:
+        reading = reading_pb2_grpc.ReadingStub(ch)
+        reading.Claim(reading_pb2.ClaimRequest(record_id=record_id), metadata=meta,
+                      timeout=10)
+        reading.SignReport(reading_pb2.SignReportRequest(
+            record_id=record_id, conclusion=conclusion), metadata=meta, timeout=10)
+
+
+def _wait_for(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
 @needs_analysis
-def test_watch_takes_in_a_folder_and_drains(
+def test_watch_daemon_queues_uploads_gets_reports_and_stops_cleanly(
     central: CentralProcess, tmp_path: Path
 ) -> None:
     export = tmp_path / "export"
-    files = write_records(export, 3, prefix="w")
+    export.mkdir()
     outbox = tmp_path / "outbox.sqlite"
-    args = ("watch", str(export), *link_args(central.target, outbox, site="site-watch"),
-            "--interval", "0.2", "--settle", "0.2", "--exit-when-idle", "--no-reports")
-    res = edge(*args)
-    assert res.returncode == 0, f"{res.stderr[-1500:]}"
-    ids = receipts(res.stdout, "queued")
-    assert len(ids) == len(files), res.stdout
-    assert set(ids) <= set(central.record_ids())
-    # A restarted watcher does not take the same files in again.
-    res2 = edge(*args)
-    assert receipts(res2.stdout, "queued") == [], res2.stdout
+    site = "site-watch"
+    args = ("watch", str(export), *link_args(central.target, outbox, site=site),
+            "--interval", "0.2", "--settle", "0.3")
+    proc = subprocess.Popen(edge_cmd(*args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        files = write_records(export, 3, prefix="w")  # the cart exports while we watch
+        ids: list[str] = []
+
+        def uploaded() -> bool:
+            with Outbox(outbox) as ob:
+                recs = ob.list_records(RecordState.SENT)
+            ids[:] = [r.record_id for r in recs]
+            return len(ids) == len(files)
+
+        _wait_for(uploaded, 90, "the watched files to be uploaded")
+        queued_at_central = set(central.record_ids())  # before signing takes one out
+        _sign(central, ids[0], "Sinus rhythm, no acute change")
+
+        def report_in() -> bool:
+            with Outbox(outbox) as ob:
+                return bool(ob.list_reports())
+
+        _wait_for(report_in, 60, "the signed report to flow back")
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out, err = proc.communicate(timeout=30)
+    assert rc == 0, f"watch exited {rc} on SIGTERM: {err[-1500:]}"
+    assert sorted(receipts(out, "queued")) == sorted(ids), out
+    assert set(ids) <= queued_at_central, f"{set(ids) - queued_at_central} not at central"
+    listed = edge("reports", "--json", "--outbox", str(outbox), "--site", site)
+    reps = json.loads(listed.stdout)
+    assert [r["record_id"] for r in reps] == [ids[0]], f"{reps}"
+    assert reps[0]["conclusion"] == "Sinus rhythm, no acute change", f"{reps[0]}"
+    # A restarted watcher neither takes the same files in again nor repeats the report.
+    again = edge(*args, "--exit-when-idle")
+    assert again.returncode == 0 and receipts(again.stdout, "queued") == [], again.stdout
+    with Outbox(outbox) as ob:
+        assert len(ob.list_reports()) == 1, "report stored twice after a restart"
 
 
 @needs_analysis
-def test_signed_report_flows_back(central: CentralProcess, tmp_path: Path) -> None:
+def test_reports_command_syncs_on_demand(central: CentralProcess, tmp_path: Path) -> None:
     files = write_records(tmp_path / "export", 1, prefix="rep", start=40)
     outbox = tmp_path / "outbox.sqlite"
     sub = edge("submit", *map(str, files), "--wait", "--timeout", "60",
                *link_args(central.target, outbox, site="site-rep"))
     rid = receipts(sub.stdout, "queued")[0]
-    tokens = json.loads((central.workdir / "dev-tokens.json").read_text())
-    meta = (("authorization", f"Bearer {tokens['cardiologist']}"),)
-    with grpc.insecure_channel(central.target) as ch:
-        reading = reading_pb2_grpc.ReadingStub(ch)
-        reading.Claim(reading_pb2.ClaimRequest(record_id=rid), metadata=meta, timeout=10)
-        reading.SignReport(reading_pb2.SignReportRequest(
-            record_id=rid, conclusion="Sinus rhythm, no acute change"),
-            metadata=meta, timeout=10)
-    res = edge("reports", "--sync", "2", "--json",
+    _sign(central, rid, "Old inferior MI")
+    res = edge("reports", "--sync", "2",
                *link_args(central.target, outbox, site="site-rep", model=True))
     assert res.returncode == 0, res.stderr[-1500:]
-    reps = json.loads(res.stdout)
-    assert [r["record_id"] for r in reps] == [rid], f"{reps}"
-    assert reps[0]["conclusion"] == "Sinus rhythm, no acute change", f"{reps[0]}"
-    # Offline listing from the outbox; a second sync does not repeat the report.
-    res2 = edge("reports", "--sync", "1",
-                *link_args(central.target, outbox, site="site-rep", model=True))
-    assert res2.stdout.count(rid) == 1, res2.stdout
+    assert rid in res.stdout and "Old inferior MI" in res.stdout, res.stdout
