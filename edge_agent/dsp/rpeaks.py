@@ -73,6 +73,7 @@ import scipy.ndimage
 import scipy.signal
 from numpy.typing import NDArray
 
+from edge_agent.dsp._rpeak_decision import decide_beats
 from edge_agent.dsp._validate import check_signal
 from edge_agent.errors import InvalidSignalError
 
@@ -472,136 +473,6 @@ def _fuse(
     num = (both[n_leads:] * env).sum(axis=0)
     fused = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     return fused, np.median(weight, axis=-1)
-
-
-def decide_beats(
-    positions: list[int],
-    amplitudes: list[float],
-    refractory: int,
-    t_wave: int,
-    t_wave_ratio: float,
-    threshold_fraction: float,
-    searchback_rr: float,
-    searchback_fraction: float,
-    spk: float,
-    npk: float,
-) -> list[int]:
-    """Pan-Tompkins adaptive-threshold decision over envelope peaks.
-
-    Parameters
-    ----------
-    positions : list of int
-        Sample positions of the envelope peaks (candidates), increasing.
-    amplitudes : list of float
-        Envelope value at each candidate (squared slope units, so the T-wave slope test
-        compares against ``t_wave_ratio ** 2``).
-    refractory, t_wave : int
-        Refractory period and T-wave window in samples.
-    t_wave_ratio, threshold_fraction, searchback_rr, searchback_fraction : float
-        As in :class:`RPeakConfig`.
-    spk, npk : float
-        Initial running signal and noise peak levels.
-
-    Returns
-    -------
-    list of int
-        Indices into ``positions`` of the accepted beats, increasing.
-    """
-    beats: list[int] = []
-    recent: list[int] = []  # the last (up to) 8 RR intervals, in samples
-    rr_sum = 0
-    limit = float("inf")  # searchback when the gap exceeds this
-    t_ratio = t_wave_ratio * t_wave_ratio
-    last = -1
-    last_pos = 0
-    last_amp = 0.0
-    searched = 0  # candidates before this index already failed a searchback
-    n = len(positions)
-    i = 0
-    while i < n:
-        pos = positions[i]
-        amp = amplitudes[i]
-        thr = npk + threshold_fraction * (spk - npk)
-        if last < 0:
-            if amp > thr:
-                spk = 0.125 * amp + 0.875 * spk
-                beats.append(i)
-                last, last_pos, last_amp = i, pos, amp
-            else:
-                npk = 0.125 * amp + 0.875 * npk
-            i += 1
-            continue
-        gap = pos - last_pos
-        if gap > limit:
-            start = max(last + 1, searched)
-            found = _searchback(
-                positions, amplitudes, last, start, i, refractory, t_wave, t_ratio,
-                searchback_fraction * thr,
-            )  # fmt: skip
-            if found >= 0:
-                amp_f = amplitudes[found]
-                spk = 0.25 * amp_f + 0.75 * spk
-                rr_gap = positions[found] - last_pos
-                beats.append(found)
-                last, last_pos, last_amp = found, positions[found], amp_f
-                recent.append(rr_gap)
-                rr_sum += rr_gap
-                if len(recent) > 8:
-                    rr_sum -= recent.pop(0)
-                limit = searchback_rr * rr_sum / len(recent)
-                continue  # re-examine candidate i against the recovered beat
-            searched = i
-        if gap < refractory:
-            if amp > last_amp:
-                # the larger peak of the two wins (departure from the paper)
-                beats[-1] = i
-                if len(beats) > 1:
-                    new_rr = pos - positions[beats[-2]]
-                    rr_sum += new_rr - recent[-1]
-                    recent[-1] = new_rr
-                    limit = searchback_rr * rr_sum / len(recent)
-                last, last_pos, last_amp = i, pos, amp
-        elif amp > thr and (gap > t_wave or amp >= t_ratio * last_amp):
-            spk = 0.125 * amp + 0.875 * spk
-            beats.append(i)
-            recent.append(gap)
-            rr_sum += gap
-            if len(recent) > 8:
-                rr_sum -= recent.pop(0)
-            limit = searchback_rr * rr_sum / len(recent)
-            last, last_pos, last_amp = i, pos, amp
-        else:
-            npk = 0.125 * amp + 0.875 * npk
-        i += 1
-    return beats
-
-
-def _searchback(
-    positions: list[int],
-    amplitudes: list[float],
-    last: int,
-    start: int,
-    stop: int,
-    refractory: int,
-    t_wave: int,
-    t_ratio: float,
-    threshold: float,
-) -> int:
-    """Largest candidate in ``start..stop-1`` (after beat ``last``) above
-    ``threshold`` (outside the refractory period, passing the T-wave test); -1 if none."""
-    best = -1
-    best_amp = threshold
-    origin = positions[last]
-    last_amp = amplitudes[last]
-    for j in range(start, stop):
-        gap = positions[j] - origin
-        amp = amplitudes[j]
-        if gap < refractory or amp <= best_amp:
-            continue
-        if gap <= t_wave and amp < t_ratio * last_amp:
-            continue
-        best, best_amp = j, amp
-    return best
 
 
 def _refine(
