@@ -372,12 +372,14 @@ def _watch(ns: argparse.Namespace) -> int:
     current: list[Any] = []
 
     def keys() -> None:
+        quit_ = ns.quit_on_eof  # stdin closed: quit only when asked (scripts pipe nothing)
         for line in sys.stdin:
             if line.strip() == "q":
+                quit_ = True
                 break
             if line.strip():
                 desk.acknowledge(line)
-        if ns.quit_on_eof:
+        if quit_:
             stop.set()
             for call in current:
                 call.cancel()
