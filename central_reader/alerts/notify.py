@@ -45,6 +45,8 @@ class PgListener:
         self._thread = threading.Thread(target=self._run, name="alerts-listen", daemon=True)
         self._connected = threading.Event()
         self.received = 0
+        #: Server process id of the current LISTEN session (None while disconnected).
+        self.backend_pid: int | None = None
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Start listening; waits until the first LISTEN is in place (or the timeout)."""
@@ -80,6 +82,7 @@ class PgListener:
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.2
+            self.backend_pid = conn.info.backend_pid
             self._connected.set()
             self.on_notify()  # re-read after (re)connect: nothing missed meanwhile
             try:
@@ -94,3 +97,4 @@ class PgListener:
             except psycopg.Error as exc:
                 if not self._stop.is_set():
                     _log.warning("alerts listener lost its connection: %s", exc)
+            self.backend_pid = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -264,3 +265,41 @@ def test_config_file_parses_and_rejects_bad_files(tmp_path: Path) -> None:
         path.write_text(bad, encoding="utf-8")
         with pytest.raises(ConfigError, match=needle):
             load_config(path)
+
+
+@pytest.mark.postgres
+def test_two_instances_notify_and_the_listener_reconnects(pg_schema: str) -> None:
+    """Instance B's stream (polling every 30 s) gets A's alerts through NOTIFY, also after
+    B's LISTEN session is killed (the listener reconnects and B re-reads the store)."""
+    import psycopg
+
+    from central_reader.alerts.notify import PgListener
+    from tests.central_reader.conftest import PG_URL, make_pg_store
+
+    a = start_alert_central(make_pg_store(pg_schema), start=True, poll_s=30)
+    b = start_alert_central(
+        make_pg_store(pg_schema), seed=False, tokens=a.tokens, start=True, poll_s=30
+    )
+    try:
+        sub = b.subscribe("hospital-a", "cpc-a", omit_waveform=True)
+        time.sleep(0.3)
+        first = _stemi(a)
+        assert sub.next(3).alert.record_id == first, "A's alert did not reach B"
+        listener = b.alerts._listener
+        assert isinstance(listener, PgListener) and listener.backend_pid is not None
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (listener.backend_pid,))
+        second = _stemi(a, seed=1)
+        assert sub.next(5).alert.record_id == second, "lost after the LISTEN session died"
+        deadline = time.monotonic() + 5
+        while listener.backend_pid is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        third = _stemi(a, seed=2)
+        t0 = time.monotonic()
+        assert sub.next(3).alert.record_id == third, "no NOTIFY after the reconnect"
+        assert time.monotonic() - t0 < 2.0, "delivered by polling, not NOTIFY"
+    finally:
+        b.close()
+        a.close()
+        b.service.store.close()
+        a.service.store.close()
