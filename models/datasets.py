@@ -11,7 +11,8 @@ Splits are by patient and fixed (no randomness):
 - LUDB: record = patient. The five STEMI records (7, 21, 33, 55, 69) are test only and
   never trained on; the others by ``id % 5``: 0 test, 1 validation, else train.
 - CinC 2017: record = patient (the challenge gives no patient id); ``crc32(name) % 20``:
-  0-2 test, 3-5 validation, else train.
+  0-2 test, 3-5 validation, else train. Training uses up to three 10 s windows per
+  record; validation and test records are kept whole.
 - MIT-BIH: by patient, fixed lists so that each split holds LBBB, RBBB, AF and PVC
   patients: test 103 105 111 124 200 203 208 221 233, validation 106 116 119 212 214
   219 228, the rest train (201 and 202, one patient, both train); paced records (102,
@@ -213,7 +214,9 @@ def _cinc2017(root: Path, train_windows: int = 3) -> Iterator[Example]:
         n = int(WINDOW_S * fs)
         starts = [0] if split != "train" else list(range(0, max(x.shape[1] - n, 0) + 1, n))
         for i, s in enumerate(starts[:train_windows]):
-            seg = x[:, s : s + n]
+            # Validation/test records are kept whole (9-61 s, as recorded): the rhythm
+            # rules see every beat; the model input takes the first 10 s.
+            seg = x[:, s : s + n] if split == "train" else x
             if seg.shape[1] < int(9 * fs):
                 continue
             yield Example(
