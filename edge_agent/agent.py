@@ -162,15 +162,25 @@ class Accepted:
 def accept_record(
     record: EcgRecord, outbox: Outbox, analyzer: Analyzer, *, site_id: str, device_id: str
 ) -> Accepted:
-    """Analyse ``record`` and store it durably; returns only after the commit."""
+    """Analyse ``record`` and store it durably; returns only after the commit.
+
+    A record whose content is already in the outbox is answered from the outbox (same id,
+    its stored priority) without analysing it again.
+    """
+    # zlib level 1: about 2.8x faster than 6 for 9 % more bytes (12-lead 10 s record).
+    wf = encode_waveform(record.signal, record.fs, record.leads, level=1)
+    raw = zlib.decompress(wf.samples) if wf.compressed else bytes(wf.samples)
+    digest = content_hash(record, raw, wf.gain_counts_per_mv)
+    known = outbox.find_by_hash(digest)
+    if known is not None:
+        return Accepted(source=record.source, record_id=known.record_id,
+                        priority=known.priority, duplicate=True, state=known.state)
     try:
         summary = analyzer(record)
     except Exception as exc:  # noqa: BLE001 - a core bug must not lose the ECG
         logger.exception("analysis failed for %s; queueing it for manual reading",
                          record.source)
         summary = _analysis_failed(record, exc)
-    # zlib level 1: about 2.8x faster than 6 for 9 % more bytes (12-lead 10 s record).
-    wf = encode_waveform(record.signal, record.fs, record.leads, level=1)
     new = NewRecord(
         site_id=site_id,
         device_id=device_id,
@@ -183,8 +193,7 @@ def accept_record(
         priority=summary.priority,
         findings=summary.findings,
         analysis_json=summary.analysis_json,
-        content_hash=content_hash(record, zlib.decompress(wf.samples) if wf.compressed
-                                  else bytes(wf.samples), wf.gain_counts_per_mv),
+        content_hash=digest,
         source=record.source,
         acquired_at=record.acquired_at,
         patient_id=record.patient_id,

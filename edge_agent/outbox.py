@@ -559,6 +559,14 @@ class Outbox:
             ).fetchone()
         return None if row is None else _record_from_row(row)
 
+    def find_by_hash(self, content_hash: str) -> StoredRecord | None:
+        """The record holding this content, or ``None``."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLS} FROM records WHERE content_hash = ?", (content_hash,)
+            ).fetchone()
+        return None if row is None else _record_from_row(row)
+
     def list_records(
         self, state: RecordState | None = None, *, limit: int | None = None
     ) -> list[StoredRecord]:

@@ -3,6 +3,7 @@ duplicates, refusals, partition and drain, reports with a resumable cursor."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -194,3 +195,26 @@ def test_config_rejects_bad_values() -> None:
         EdgeConfig(server="nohostport")
     cfg = EdgeConfig()
     assert replace(cfg, site_id="x").site_id == "x"
+
+
+def test_known_content_is_not_analysed_again(tmp_path: Path) -> None:
+    from edge_agent.agent import AnalysisSummary, accept_record, core_analyzer
+    from edge_agent.io import EcgRecord
+    from tests.edge_agent._records import base_record
+
+    real = core_analyzer(use_model=False)
+    calls: list[str] = []
+
+    def counting(rec: EcgRecord) -> AnalysisSummary:
+        calls.append(rec.source)
+        return real(rec)
+
+    rec = base_record()
+    with Outbox(tmp_path / "o.sqlite") as ob:
+        first = accept_record(rec, ob, counting, site_id="s", device_id="d")
+        second = accept_record(rec, ob, counting, site_id="s", device_id="d")
+        stored = ob.get(first.record_id)
+    assert not first.duplicate and second.duplicate, f"{first} {second}"
+    assert second.record_id == first.record_id and len(calls) == 1, f"{calls}"
+    assert stored is not None and stored.priority is first.priority, f"{stored}"
+    assert json.loads(stored.analysis_json)["triage"]["priority"] == first.priority.value
