@@ -51,7 +51,7 @@ RULE_CODES: dict[str, set[str]] = {
 
 
 def run_record(e: Example, model: Any) -> dict[str, Any]:
-    """Analyse one example; return per-class rule/model calls and the model probabilities."""
+    """Analyse one example: per-class rule/model calls and the model probabilities."""
     t0 = time.perf_counter()
     a = analyze(e.x, e.fs, e.leads, age_years=e.age, sex=e.sex, model=model)
     ms = (time.perf_counter() - t0) * 1000
@@ -130,7 +130,7 @@ def main() -> None:
         len(ext),
     )
     results = [run_record(e, model) for e in allx]
-    res_test, res_ext = results[: len(test)], results[len(test) :]
+    res_test = results[: len(test)]
 
     normals = [
         j for j, e in enumerate(allx)
@@ -190,7 +190,8 @@ def main() -> None:
             },
             "ptbxl_inj_must_not_fire": {
                 "n": len(inj),
-                "note": "the shared PTB-XL subset (ecg_id 1-350) holds no INJ* record in mV; "
+                "note": "the shared PTB-XL subset (ecg_id 1-350) holds no INJ* record "
+                "in mV; "
                 "the INJ* records exist only z-scored in ptbxl_normalized_extra, "
                 "which has no ST amplitude, so they cannot test an mV criterion",
             },
@@ -229,15 +230,19 @@ def _f(m: dict[str, Any], k: str) -> str:
 
 def print_table(report: dict[str, Any]) -> None:
     rows = [(f"test {c}", m) for c, m in report["held_out_test_per_class"].items()]
-    rows += [(k, m) for k, m in report["stemi"].items() if isinstance(m, dict) and "rules" in m
-             and isinstance(m["rules"], dict)]  # fmt: skip
+    rows += [
+        (k, m) for k, m in report["stemi"].items()
+        if isinstance(m, dict) and isinstance(m.get("rules"), dict)
+    ]  # fmt: skip
     rows.append(("AF single lead CinC2017", report["af_single_lead_cinc2017"]))
-    print(f"{'set':32} {'src':8} {'n+/n-':>9}  {'Se':18} {'Sp':18} {'PPV':18} AUC")
+    head = f"{'set':32} {'src':8} {'n+/n-':>9}  {'Se':18} {'Sp':18} {'PPV':18} AUC"
+    print(head)
     for name, m in rows:
         for src in ("rules", "model", "combined"):
             s = m[src]
-            print(f"{name:32} {src:8} {s['n_pos']:>4}/{s['n_neg']:<4}  {_f(s, 'sensitivity'):18} "
-                  f"{_f(s, 'specificity'):18} {_f(s, 'ppv'):18} {_f(s, 'auc')}")  # fmt: skip
+            n = f"{s['n_pos']:>4}/{s['n_neg']:<4}"
+            se, sp, ppv = _f(s, "sensitivity"), _f(s, "specificity"), _f(s, "ppv")
+            print(f"{name:32} {src:8} {n}  {se:18} {sp:18} {ppv:18} {_f(s, 'auc')}")
     print(f"median analyze() with model: {report['analyze_ms_median']} ms")
 
 

@@ -59,6 +59,7 @@ PAUSE_CRITICAL_MS = 3000.0
 QTC_CRITICAL_MS = 500.0
 PR_AVB1_MS = 200.0
 VF_RATE_BPM = 250.0
+QRS_IMPLAUSIBLE_MS = 200.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,12 @@ class RuleInput:
     @property
     def rate_bpm(self) -> float | None:
         return None if self.rhythm is None else self.rhythm.heart_rate_bpm
+
+    @property
+    def st_measurable(self) -> bool:
+        """False when the global QRS is implausibly wide (> 200 ms): the J point then
+        lies in the T wave and every ST/T/Q amplitude is read at the wrong place."""
+        return self.qrs_ms is None or self.qrs_ms <= QRS_IMPLAUSIBLE_MS
 
 
 def _norm_sex(sex: str | None) -> str | None:
@@ -234,6 +241,8 @@ def rule_stemi(ctx: RuleInput) -> list[Finding]:
     A paced rhythm would need the same switch, but the core has no pacing-spike detector:
     a paced record is handled like its QRS morphology (LBBB-like when RV-paced).
     """
+    if not ctx.st_measurable:
+        return []
     if _st_hidden_by_conduction(ctx):
         return []
     elevated = _elevated_leads(ctx)
@@ -271,6 +280,8 @@ def rule_posterior_stemi(ctx: RuleInput) -> list[Finding]:
     Deviation: the paper's 0.05 mV and posterior leads V7-V9 are not used (no V7-V9 on
     the carts).
     """
+    if not ctx.st_measurable:
+        return []
     if ctx.qrs_ms is None or ctx.qrs_ms >= QRS_WIDE_MS:
         return []
     dep = {}
@@ -323,6 +334,8 @@ def rule_sgarbossa(ctx: RuleInput) -> list[Finding]:
     pacing-spike detector is not part of the core). Deviation: ST measured at
     the J point of the median beat (Smith uses the J point too).
     """
+    if not ctx.st_measurable:
+        return []
     if not _st_hidden_by_conduction(ctx):
         return []
     hits = []
@@ -402,6 +415,8 @@ def rule_bbb(ctx: RuleInput) -> list[Finding]:
     morphology is judged from net QRS polarity, R, S and q amplitudes on the median beat.
     Needs V1 and I or V6; nothing is said on single-lead records.
     """
+    if not ctx.st_measurable:
+        return []
     qrs = ctx.qrs_ms
     if _is_lbbb(ctx):
         return [
@@ -656,6 +671,8 @@ def rule_st_depression(ctx: RuleInput) -> list[Finding]:
     "horizontal or downsloping" = J+60 not more than 0.05 mV above the J point. aVR is
     excluded; not applied with QRS >= 120 ms (secondary ST-T changes).
     """
+    if not ctx.st_measurable:
+        return []
     if ctx.qrs_ms is not None and ctx.qrs_ms >= QRS_WIDE_MS:
         return []
     dep: dict[str, float] = {}
@@ -683,6 +700,8 @@ def rule_t_inversion(ctx: RuleInput) -> list[Finding]:
     prominent R wave or R/S > 1. aVR, III and V1 (normally inverted T) are excluded; not
     applied with QRS >= 120 ms.
     """
+    if not ctx.st_measurable:
+        return []
     if ctx.qrs_ms is not None and ctx.qrs_ms >= QRS_WIDE_MS:
         return []
     inv: dict[str, float] = {}
@@ -708,6 +727,8 @@ def rule_q_waves(ctx: RuleInput) -> list[Finding]:
     Q >= 0.03 s and >= 0.1 mV deep or QS in I, II, aVL, aVF or V4-V6 in any two leads of a
     contiguous group. Not applied in LBBB (Q waves are uninterpretable there).
     """
+    if not ctx.st_measurable:
+        return []
     if _is_lbbb(ctx):
         return []
     hits: dict[str, str] = {}

@@ -330,3 +330,16 @@ def test_rules_module_is_pure() -> None:
         assert banned not in sys.modules or banned == "wfdb", (
             f"{banned} imported by the rules"
         )
+
+
+def test_implausible_qrs_disables_st_rules() -> None:
+    # A 300 ms "QRS" means the J point sits in the T wave (seen on PTB 1000 Hz records):
+    # the T wave must not be read as ST elevation.
+    m = _measures(
+        I={"st_j_mv": 0.2, "st_j60_mv": 0.2},
+        aVL={"st_j_mv": 0.3, "st_j60_mv": 0.3},
+        III={"st_j_mv": -0.15, "st_j60_mv": -0.15},
+    )
+    assert "STEMI" in _codes(m), "lateral STEMI with reciprocal depression"
+    got = _codes(m, intervals=replace(_IV, qrs_ms=300.0))
+    assert "STEMI" not in got and "ST_DEPRESSION" not in got, f"{sorted(got)}"
