@@ -447,6 +447,8 @@ class AlertService:
         with self._lock:
             if key in self._sent:
                 return
+            if len(self._sent) > 100_000:  # only saves queries; the store decides
+                self._sent.clear()
             self._sent.add(key)
         self.store.mark_sent(alert_id, hospital_id, at)
 
