@@ -144,6 +144,7 @@ def start_for_serve(
         ladder=Ladder(resend, escalate),
         hospitals=config.hospitals,
         routes=config.routes,
+        fallback_hospital=config.fallback_hospital,
     )
     if not isinstance(service.store, SqlStore):  # pragma: no cover - both stores are SQL
         raise ConfigError("alerts need the SQLite or PostgreSQL store", field="db")

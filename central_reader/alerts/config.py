@@ -7,6 +7,7 @@ One TOML (or JSON) file, the same on every central instance::
     min_priority = "critical"    # the record's triage priority must be at least this
     resend_after_s = 120         # ladder step 1: not acknowledged -> re-sent, escalated
     escalate_after_s = 300       # ladder step 2: -> backup hospital / on-call desk
+    fallback_hospital = "city-oncall"  # optional: sites no route matches alert here
 
     [hospitals.county-a-cpc]     # a chest-pain centre (its id is what desks subscribe to)
     county = "county-a"          # hospital users of this county may subscribe
@@ -91,6 +92,7 @@ class AlertConfig:
     ladder: Ladder = field(default_factory=Ladder)
     hospitals: Mapping[str, Hospital] = field(default_factory=dict)
     routes: tuple[Route, ...] = ()
+    fallback_hospital: str | None = None
 
     def alert_codes(self, priority: Priority, codes: list[str]) -> list[str]:
         """The alerting codes of a record's findings ([] when the record does not alert)."""
@@ -106,6 +108,8 @@ class AlertConfig:
         for route in self.routes:
             if not route.sites and route.county_id == county_id:
                 return route
+        if self.fallback_hospital is not None:
+            return Route(self.fallback_hospital, None)
         return None
 
     def hospital(self, hospital_id: str) -> Hospital | None:
@@ -189,12 +193,20 @@ def parse_config(data: Mapping[str, Any]) -> AlertConfig:
             raise ConfigError(f"{where}: needs sites or county", field="routes")
         assert hospital is not None  # noqa: S101 - required
         routes.append(Route(hospital, backup, frozenset(sites), county))
+    fallback = _str(section, "fallback_hospital", "alerts", required=False)
+    if fallback is not None and fallback not in hospitals:
+        raise ConfigError(
+            "alerts.fallback_hospital: unknown hospital",
+            field="fallback_hospital",
+            got=fallback,
+        )
     return AlertConfig(
         codes=frozenset(codes),
         min_priority=min_priority,
         ladder=ladder,
         hospitals=hospitals,
         routes=tuple(routes),
+        fallback_hospital=fallback,
     )
 
 

@@ -254,6 +254,14 @@ def test_config_file_parses_and_rejects_bad_files(tmp_path: Path) -> None:
     assert cfg.route("site-a1", "county-a").backup_id == "oncall-a"  # type: ignore[union-attr]
     assert cfg.route("site-a2", "county-a").backup_id is None  # type: ignore[union-attr]
     assert cfg.route("site-x", "county-z") is None
+    path.write_text(
+        ALERTS_TOML.format(resend=30, escalate=90).replace(
+            "escalate_after_s = 90", 'escalate_after_s = 90\nfallback_hospital = "cpc-b"'
+        ),
+        encoding="utf-8",
+    )
+    fallback = load_config(path).route("site-x", "county-z")
+    assert fallback is not None and fallback.hospital_id == "cpc-b", f"{fallback}"
     assert cfg.alert_codes(Priority.CRITICAL, ["AF", "STEMI"]) == ["STEMI"]
     assert cfg.alert_codes(Priority.WARNING, ["STEMI"]) == []
     for bad, needle in [
