@@ -538,15 +538,24 @@ class AlertStore:
     def records_without_alert(
         self, since: datetime, priorities: Sequence[Priority]
     ) -> list[PendingRecord]:
-        """Records received since ``since`` at these priorities that have no alert."""
-        marks = ", ".join("?" for _ in priorities)
+        """Records received since ``since`` that have no alert (at least these priorities:
+        critical and warning come together)."""
+        # The partial index of migration 0004 applies only to this exact literal term
+        # (SQLite); callers filter the priority further (``AlertConfig.alert_codes``).
+        urgent = {Priority.CRITICAL, Priority.WARNING}
+        clauses = (
+            ["r.priority IN ('critical', 'warning')"] if urgent & set(priorities) else []
+        )
+        clauses += [f"r.priority = '{p.value}'" for p in priorities if p not in urgent]
+        if not clauses:
+            return []
         with self.store._tx(write=False) as tx:
             rows = tx.all(
                 "SELECT r.record_id, r.site_id, r.county_id, r.priority, r.findings_json,"
                 " r.patient_id, r.acquired_at, r.received_at FROM records r"
-                f" WHERE r.received_at >= ? AND r.priority IN ({marks})"
+                f" WHERE r.received_at >= ? AND ({' OR '.join(clauses)})"  # noqa: S608
                 " AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.record_id = r.record_id)",
-                (to_us(since), *(p.value for p in priorities)),
+                (to_us(since),),
             )
         return [
             PendingRecord(
