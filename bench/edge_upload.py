@@ -107,6 +107,7 @@ def bench_upload_only(tmp: Path, central: CentralProcess, n: int) -> dict[str, A
             t = time.perf_counter()
             ok = worker.drain(lambda ob=ob: ob.count(RecordState.SENT) == n, timeout_s=600)
             runs.append(time.perf_counter() - t)
+            worker.close()
             assert ok, "upload drain timed out"
     med = statistics.median(runs)
     return {"records": n, "seconds_runs": [round(x, 2) for x in runs],
@@ -151,7 +152,7 @@ def lost_ack_loop(tmp: Path, rounds: int) -> dict[str, Any]:
     """Kill -9 during uploads against a central that waits 0.3 s between its commit and
     its ack (the stub Ingest server): acks get lost, records are re-sent, the central's
     idempotency on the record id must keep them single."""
-    files = write_records(tmp / "lost-export", 12, prefix="lost", start=900)
+    files = write_records(tmp / "lost-export", 4 * rounds + 4, prefix="lost", start=900)
     (tmp / "lost-central").mkdir()
     stub = StubCentralProcess(tmp / "lost-central", ack_delay_s=0.3).start()
     try:
@@ -195,7 +196,8 @@ def main() -> int:
         finally:
             central.stop()
         if args.crash_rounds:
-            files = write_records(tmp / "crash-export", 16, prefix="crash")
+            files = write_records(tmp / "crash-export", 4 * args.crash_rounds + 4,
+                                  prefix="crash")
             (tmp / "crash-central").mkdir()
             cc = CentralProcess(tmp / "crash-central").start()
             try:

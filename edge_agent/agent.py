@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -262,11 +264,18 @@ class DrainResult:
     failed: tuple[str, ...] = ()
     link_down: bool = False
     idle: bool = False
+    locked_out: bool = False
 
 
 @dataclass
 class UploadWorker:
-    """Drains the outbox to the central (one worker per outbox; a second is harmless).
+    """Drains the outbox to the central.
+
+    One process at a time uploads a given outbox: the worker holds an exclusive
+    ``flock`` on ``<outbox>.upload.lock`` (released by the kernel when the process dies,
+    even by ``kill -9``). A worker that takes the lock clears the leases a dead
+    predecessor left, so its records go out at once instead of after the lease. A worker
+    without the lock uploads nothing; ``drain`` still sees the other process's acks.
 
     ``run_batch`` does one batch; ``run`` loops until ``stop`` is set; ``drain`` loops
     until a condition holds or a timeout passes.
@@ -277,9 +286,44 @@ class UploadWorker:
     config: EdgeConfig
     rng: random.Random = field(default_factory=random.Random)
     _link_failures: int = 0
+    _lock_fd: int | None = None
+    _lock_warned: bool = False
+
+    def _hold_lock(self) -> bool:
+        if self._lock_fd is not None:
+            return True
+        fd = os.open(f"{self.outbox.path}.upload.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if not self._lock_warned:
+                logger.warning("another ecg-edge process is uploading %s; waiting for it",
+                               self.outbox.path)
+                self._lock_warned = True
+            return False
+        self._lock_fd = fd
+        cleared = self.outbox.clear_leases()
+        if cleared:
+            logger.info("cleared %d leases left by a stopped uploader", cleared)
+        return True
+
+    def close(self) -> None:
+        """Release the upload lock."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> UploadWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def run_batch(self) -> DrainResult:
         """Claim one batch of due records (one tier), send it, record every outcome."""
+        if not self._hold_lock():
+            return DrainResult(idle=True, locked_out=True)
         batch = self.outbox.claim_due(self.config.upload_batch,
                                       lease_s=self.config.upload_lease_s)
         if not batch:

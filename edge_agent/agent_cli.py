@@ -242,6 +242,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         try:
             code = _upload(outbox, worker, ids, args, enabled=enabled)
         finally:
+            worker.close()
             uplink.close()
     return code if code != EXIT_OK else (EXIT_BAD_INPUT if bad else EXIT_OK)
 
@@ -316,8 +317,9 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with open_outbox(config) as outbox:
         uplink = open_uplink(config)
-        threads = [threading.Thread(target=UploadWorker(outbox, uplink, config).run,
-                                    args=(stop,), name="upload", daemon=True)]
+        worker = UploadWorker(outbox, uplink, config)
+        threads = [threading.Thread(target=worker.run, args=(stop,), name="upload",
+                                    daemon=True)]
         if config.reports and not args.no_reports:
             threads.append(threading.Thread(target=ReportSync(outbox, uplink, config).run,
                                             args=(stop,), name="reports", daemon=True))
@@ -339,6 +341,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             uplink.close()
             for t in threads:
                 t.join(timeout=10)
+            worker.close()
     return EXIT_OK
 
 

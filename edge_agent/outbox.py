@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS records (
     state           TEXT NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
+    lease_until     REAL NOT NULL DEFAULT 0,
     last_error      TEXT,
     order_time      REAL NOT NULL,
     created_at      REAL NOT NULL,
@@ -473,20 +474,21 @@ class Outbox:
         The most urgent tier that has a due record is served first; a batch never mixes
         tiers, so a routine record cannot overtake a critical one even when a batch is sent
         concurrently. Returned records are leased for ``lease_s`` seconds (their
-        ``next_attempt_at`` moves forward) so another worker skips them; after a crash the
-        lease expires and they are due again. Attempts are counted by the ``mark_*`` calls.
+        ``lease_until``) so another worker skips them; after a crash the lease expires (or
+        the next worker holding the upload lock clears it, see :meth:`clear_leases`).
+        Attempts are counted by the ``mark_*`` calls.
         """
         now = float(self._clock())
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT {_COLS}, priority_rank FROM records"
-                " WHERE state = 'pending' AND next_attempt_at <= ?"
+                " WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until <= ?"
                 " ORDER BY priority_rank, order_time, seq LIMIT ?",
-                (now, limit),
+                (now, now, limit),
             ).fetchall()
             rows = [r for r in rows if r[-1] == rows[0][-1]]
             db.executemany(
-                "UPDATE records SET next_attempt_at = ? WHERE record_id = ?",
+                "UPDATE records SET lease_until = ? WHERE record_id = ?",
                 [(now + lease_s, r[0]) for r in rows],
             )
         return [_record_from_row(r) for r in rows]
@@ -496,10 +498,20 @@ class Outbox:
         now = float(self._clock())
         with self._tx() as db:
             db.executemany(
-                "UPDATE records SET next_attempt_at = ? WHERE record_id = ?"
-                " AND state = 'pending'",
+                "UPDATE records SET next_attempt_at = ?, lease_until = 0"
+                " WHERE record_id = ? AND state = 'pending'",
                 [(now, rid) for rid in record_ids],
             )
+
+    def clear_leases(self) -> int:
+        """Drop every lease (call only while holding the upload lock: no other uploader
+        can be alive, so leases left behind are from a dead process)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE records SET lease_until = 0"
+                " WHERE state = 'pending' AND lease_until > 0"
+            )
+            return int(cur.rowcount)
 
     def mark_sent(self, acks: Sequence[tuple[str, bool]]) -> None:
         """Record the central's acks ``(record_id, duplicate)`` in one durable transaction.
@@ -525,7 +537,7 @@ class Outbox:
         now = float(self._clock())
         with self._tx() as db:
             db.execute(
-                "UPDATE records SET next_attempt_at = ?, last_error = ?,"
+                "UPDATE records SET next_attempt_at = ?, last_error = ?, lease_until = 0,"
                 " attempts = attempts + 1 WHERE record_id = ? AND state = 'pending'",
                 (now + max(0.0, delay_s), error, record_id),
             )
@@ -611,7 +623,8 @@ class Outbox:
         """Seconds until the next pending record is due (0: now; None: nothing pending)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT MIN(next_attempt_at) FROM records WHERE state = 'pending'"
+                "SELECT MIN(MAX(next_attempt_at, lease_until)) FROM records"
+                " WHERE state = 'pending'"
             ).fetchone()
         if row[0] is None:
             return None

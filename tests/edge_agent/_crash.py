@@ -141,7 +141,9 @@ def run_crash_loop(
     base = ("--server", server, "--outbox", str(outbox), "--site", "site-crash",
             "--insecure", "--no-model", *extra_args)
     for k in range(rounds):
-        lo = rng.randrange(0, max(1, len(files) - per_round))
+        # Fresh files each round while there are enough (a known file is answered from
+        # the outbox at once, so a kill "while queueing" needs new content to analyse).
+        lo = (k * per_round) % max(1, len(files) - per_round + 1)
         chosen = files[lo:lo + per_round]
         # Alternate the target: after the j-th receipt (kill lands while the next record
         # is analysed and written), or after the last receipt (kill lands in the upload).

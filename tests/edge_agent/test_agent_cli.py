@@ -118,8 +118,9 @@ def test_critical_first_at_the_real_central(
     with Outbox(cfg.outbox) as ob, Uplink(cfg.server, insecure=True) as up:
         ids = {ob.enqueue(make_record(100 + i, p, site_id="site-order")).record_id: p
                for i, p in enumerate(prios)}
-        assert UploadWorker(ob, up, cfg).drain(
-            lambda: ob.count(RecordState.SENT) == len(prios), timeout_s=60)
+        with UploadWorker(ob, up, cfg) as worker:
+            assert worker.drain(lambda: ob.count(RecordState.SENT) == len(prios),
+                                timeout_s=60)
     mine = [r for r in central.queue() if r["record_id"] in ids]
     mine.sort(key=lambda r: str(r["received_at"]))
     arrival = [ids[str(r["record_id"])] for r in mine]

@@ -2,7 +2,8 @@
 queues and while it uploads, round after round, against the real central reader; then
 every accepted record is at the central exactly once.
 
-Rounds: 3 by default (CI: kills while queueing and while uploading), 100 with ``FULL=1`` (also run by ``bench/edge_upload.py``).
+Rounds: 3 by default (CI: kills while queueing and while uploading), 100 with ``FULL=1``
+(also run by ``bench/edge_upload.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ ROUNDS = 100 if os.environ.get("FULL") == "1" else 3
 @pytest.mark.slow
 @needs_analysis
 def test_kill9_loop_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
-    files = write_records(tmp_path / "export", 8, prefix="crash")
+    files = write_records(tmp_path / "export", 3 * ROUNDS + 2, prefix="crash")
     central = CentralProcess(tmp_path / "central")
     (tmp_path / "central").mkdir()
     central.start()

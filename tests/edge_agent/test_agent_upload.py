@@ -62,7 +62,8 @@ def test_restart_resumes_and_each_record_arrives_once(
     cfg = config_for(central, tmp_path)
     with Outbox(cfg.outbox) as ob, Uplink(central.target, insecure=True) as up:
         ids = [ob.enqueue(make_record(i)).record_id for i in range(10)]
-        UploadWorker(ob, up, cfg).run_batch()  # one batch of 4, then the "agent stops"
+        with UploadWorker(ob, up, cfg) as first:  # one batch of 4, then the agent stops
+            first.run_batch()
         assert ob.count(RecordState.SENT) == 4, f"{ob.status()}"
     # Restart: a new process (new outbox handle, new channel) finishes the job.
     with Outbox(cfg.outbox) as ob, Uplink(central.target, insecure=True) as up:
@@ -83,7 +84,8 @@ def test_lost_ack_is_resent_and_deduplicated_by_the_central(
         rec = ob.claim_due()[0]
         assert up.submit(rec).outcome.value == "acked"  # committed, but the ack is "lost"
         ob.release([rid])
-        UploadWorker(ob, up, cfg).run_batch()
+        with UploadWorker(ob, up, cfg) as worker:
+            worker.run_batch()
         assert ob.get(rid).state is RecordState.SENT  # type: ignore[union-attr]
     assert len(central.state.records()) == 1 and central.state.calls()[rid] == 2
 
@@ -218,3 +220,22 @@ def test_known_content_is_not_analysed_again(tmp_path: Path) -> None:
     assert second.record_id == first.record_id and len(calls) == 1, f"{calls}"
     assert stored is not None and stored.priority is first.priority, f"{stored}"
     assert json.loads(stored.analysis_json)["triage"]["priority"] == first.priority.value
+
+
+def test_one_uploader_per_outbox_and_leases_of_the_dead_are_cleared(
+    central: Central, tmp_path: Path
+) -> None:
+    cfg = config_for(central, tmp_path, upload_lease_s=600.0)
+    with Outbox(cfg.outbox) as ob, Uplink(central.target, insecure=True) as up:
+        ids = [ob.enqueue(make_record(i)).record_id for i in range(3)]
+        leased = ob.claim_due(lease_s=600.0)  # a worker that then died holding leases
+        assert len(leased) == 3 and ob.claim_due() == [], "leases not taken"
+        with UploadWorker(ob, up, cfg) as first:
+            with UploadWorker(ob, up, cfg) as second:
+                res = first.run_batch()
+                assert sorted(res.acked) == sorted(ids), f"leases not cleared: {res}"
+                ob.enqueue(make_record(9))
+                blocked = second.run_batch()
+                assert blocked.locked_out and not blocked.acked, f"{blocked}"
+        with UploadWorker(ob, up, cfg) as third:  # the lock was released
+            assert len(third.run_batch().acked) == 1
