@@ -25,9 +25,9 @@ from edge_agent import __version__
 from edge_agent.dsp._validate import check_signal
 from edge_agent.dsp.beats import classify_beats, median_beat
 from edge_agent.dsp.delineate import delineate, map_fiducials
-from edge_agent.dsp.filters import FilterProfile, preprocess
+from edge_agent.dsp.filters import FILTERS_VERSION, FilterProfile, preprocess
 from edge_agent.dsp.measure import measure_axes, measure_intervals, measure_leads
-from edge_agent.dsp.quality import assess_quality
+from edge_agent.dsp.quality import QUALITY_VERSION, assess_quality
 from edge_agent.dsp.results import (
     FIDUCIAL_NAMES,
     Axes,
@@ -40,9 +40,11 @@ from edge_agent.dsp.results import (
     QualityReport,
     RhythmFeatures,
 )
-from edge_agent.dsp.rhythm import assess_rhythm, rhythm_findings
+from edge_agent.dsp.rhythm import RHYTHM_VERSION, assess_rhythm, rhythm_findings
+from edge_agent.dsp.rpeaks import ALGORITHM_ID as RPEAKS_ID
+from edge_agent.dsp.rpeaks import ALGORITHM_VERSION as RPEAKS_VERSION
 from edge_agent.dsp.rpeaks import detect_rpeaks
-from edge_agent.triage import Triage, TriageModel, model_input_from, triage
+from edge_agent.triage import RULES_VERSION, Triage, TriageModel, model_input_from, triage
 from edge_agent.types import normalize_lead_name
 
 __all__ = ["Analysis", "AnalysisConfig", "analyze"]
@@ -95,7 +97,7 @@ class Analysis:
         return self.beats.rpeaks
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types; keys are relied on by the uplink, the central reader and scripts."""
+        """Plain JSON types; the uplink, the central reader and scripts rely on the keys."""
         return {
             "fs_hz": float(self.fs_hz),
             "leads": list(self.leads),
@@ -173,12 +175,32 @@ def analyze(
     quality = assess_quality(x, fs, names)
     if not quality.acceptable:
         verdict = triage(
-            leads=names, lead_measures=(), intervals=None, rhythm=None, rhythm_findings=(),
-            quality=quality, model_input=None, age_years=age_years, sex=sex, model=None,
+            leads=names,
+            lead_measures=(),
+            intervals=None,
+            rhythm=None,
+            rhythm_findings=(),
+            quality=quality,
+            model_input=None,
+            age_years=age_years,
+            sex=sex,
+            model=None,
         )
         return Analysis(
-            fs, names, n_samples, quality, None, None, None, None, None, None, (), None,
-            verdict, cfg,
+            fs,
+            names,
+            n_samples,
+            quality,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            (),
+            None,
+            verdict,
+            cfg,
         )
 
     usable = quality.usable
@@ -215,8 +237,20 @@ def analyze(
         model=model,
     )
     return Analysis(
-        fs, names, n_samples, quality, beats, median, fid, beat_fid, intervals, axes,
-        measures, rhythm, verdict, cfg,
+        fs,
+        names,
+        n_samples,
+        quality,
+        beats,
+        median,
+        fid,
+        beat_fid,
+        intervals,
+        axes,
+        measures,
+        rhythm,
+        verdict,
+        cfg,
     )
 
 
@@ -230,7 +264,7 @@ def _mask_unusable(
         ("st_j_mv", "st_j60_mv", "st_j80_mv", "r_mv", "s_mv", "q_mv", "q_ms", "t_mv")
     )
     return tuple(
-        m if ok else LeadMeasures(lead=m.lead, **blank)  # type: ignore[arg-type]
+        m if ok else LeadMeasures(lead=m.lead, **blank)
         for m, ok in zip(measures, usable, strict=True)
     )
 
@@ -281,14 +315,20 @@ def _intervals_to_dict(iv: Intervals | None) -> dict[str, float | None]:
 def _axes_to_dict(axes: Axes | None) -> dict[str, float | None]:
     if axes is None:
         return {"p": None, "qrs": None, "t": None}
-    return {"p": _num(axes.p_deg, 1), "qrs": _num(axes.qrs_deg, 1), "t": _num(axes.t_deg, 1)}
+    return {
+        "p": _num(axes.p_deg, 1),
+        "qrs": _num(axes.qrs_deg, 1),
+        "t": _num(axes.t_deg, 1),
+    }
 
 
-def _median_to_dict(median: MedianBeat | None, fid: Fiducials | None) -> dict[str, Any] | None:
-    """The median beats (uV integers, compact) with their global fiducials, for the viewer."""
+def _median_to_dict(
+    median: MedianBeat | None, fid: Fiducials | None
+) -> dict[str, Any] | None:
+    """Median beats (integer uV) with their global fiducials, for the viewer."""
     if median is None:
         return None
-    fiducials = {} if fid is None else {k: v for k, v in asdict(fid).items()}
+    fiducials = {} if fid is None else asdict(fid)
     return {
         "fs_hz": float(median.fs),
         "r_index": int(median.r_index),
@@ -308,15 +348,17 @@ def _rhythm_to_dict(rhythm: RhythmFeatures | None) -> dict[str, Any] | None:
 
 
 def _provenance(cfg: AnalysisConfig, verdict: Triage) -> dict[str, Any]:
+    triage_doc = verdict.to_dict()
     return {
         "edge_agent": __version__,
         "algorithms": {
-            "quality": "edge_agent.dsp.quality",
-            "preprocess": f"edge_agent.dsp.filters:{cfg.profile.value}",
-            "rpeaks": "edge_agent.dsp.rpeaks",
+            "quality": QUALITY_VERSION,
+            "preprocess": f"{FILTERS_VERSION}:{cfg.profile.value}",
+            "rpeaks": f"{RPEAKS_ID}@{RPEAKS_VERSION}",
             "delineation": "edge_agent.dsp.delineate (global, median beat)",
-            "triage": verdict.to_dict().get("rules_version"),
-            "model": verdict.to_dict().get("model"),
+            "rhythm": RHYTHM_VERSION,
+            "triage_rules": RULES_VERSION,
+            "model": triage_doc.get("model"),
         },
         "config": asdict(cfg),
         "config_hash": cfg.digest(),

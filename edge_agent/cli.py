@@ -1,9 +1,10 @@
 """``ecg-edge``: the township cart's command line.
 
-``ecg-edge analyze PATH... [--json]`` reads records (a file, a WFDB record stem or a folder) and
-prints a readable report per record, or one JSON document (a list of ``Analysis.to_dict()``
-with the path and the patient fields). Bad input gets one clear line naming the file, the lead
-and what was expected, and a non-zero exit code; never a traceback.
+``ecg-edge analyze PATH... [--json]`` reads records (a file, a WFDB record stem or a
+folder) and prints a readable report per record, or one JSON document (a list of
+``Analysis.to_dict()`` with the path and the patient fields). Bad input gets one clear line
+naming the file, the lead and what was expected, and a non-zero exit code; never a
+traceback.
 
 The agent commands (``submit``, ``watch``, ``status``, ``reports``) are registered by
 ``edge_agent.agent_cli``.
@@ -31,7 +32,8 @@ EXIT_STARTUP = 3
 def build_parser() -> argparse.ArgumentParser:
     """The full ``ecg-edge`` argument parser."""
     parser = argparse.ArgumentParser(
-        prog="ecg-edge", description="Township ECG cart agent: analyse, queue and upload ECGs."
+        prog="ecg-edge",
+        description="Township ECG cart agent: analyse, queue and upload ECGs.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -39,10 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = sub.add_parser(
         "analyze", help="analyse ECG records and print a report (or JSON)"
     )
-    analyze.add_argument("paths", nargs="+", type=Path, help="record files, stems or folders")
-    analyze.add_argument("--json", action="store_true", help="print JSON instead of a report")
     analyze.add_argument(
-        "--mains", type=float, choices=(50.0, 60.0), default=50.0,
+        "paths", nargs="+", type=Path, help="record files, stems or folders"
+    )
+    analyze.add_argument(
+        "--json", action="store_true", help="print JSON instead of a report"
+    )
+    analyze.add_argument(
+        "--mains",
+        type=float,
+        choices=(50.0, 60.0),
+        default=50.0,
         help="powerline frequency to notch (default 50 Hz, China)",
     )
     analyze.add_argument(
@@ -97,8 +106,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         try:
             record = read_record(path)
             result = analyze(
-                record.signal, record.fs, record.leads,
-                age_years=record.age_years, sex=record.sex, config=config, model=model,
+                record.signal,
+                record.fs,
+                record.leads,
+                age_years=record.age_years,
+                sex=record.sex,
+                config=config,
+                model=model,
             )
         except EdgeAgentError as exc:
             print(f"ecg-edge: error: {_with_path(exc, path)}", file=sys.stderr)
@@ -139,10 +153,12 @@ def write_report(doc: dict[str, Any], out: TextIO) -> None:
     """Print one analysis as a readable report for the cart operator."""
     rec = doc["record"]
     demo = " ".join(
-        part for part in (
+        part
+        for part in (
             rec.get("sex") or "",
             f"{rec['age_years']:.0f} y" if rec.get("age_years") is not None else "",
-        ) if part
+        )
+        if part
     )
     out.write(
         f"\n== {rec['path']}  ({rec['format']}, {len(doc['leads'])} leads, "
@@ -153,8 +169,10 @@ def write_report(doc: dict[str, Any], out: TextIO) -> None:
     for f in tri["findings"]:
         prob = f" p={f['probability']:.2f}" if f.get("probability") is not None else ""
         detail = f" - {f['detail']}" if f.get("detail") else ""
-        out.write(f"     * {f['code']:<6} {f['label']} / {f['label_zh']}{detail}"
-                  f"  [{f['source']}{prob}]\n")
+        out.write(
+            f"     * {f['code']:<6} {f['label']} / {f['label_zh']}{detail}"
+            f"  [{f['source']}{prob}]\n"
+        )
     quality = doc["quality"]
     messages = [m for q in quality["leads"].values() for m in q["messages"]]
     if not quality["acceptable"]:
@@ -174,7 +192,8 @@ def write_report(doc: dict[str, Any], out: TextIO) -> None:
         f"   Rate     : {_fmt(doc['heart_rate_bpm'], ' bpm')}   beats {len(doc['rpeaks'])}"
         f"   PVC {rhythm.get('n_ventricular', 0)}   RR {_fmt(iv['rr'], ' ms')}\n"
         f"   Intervals: PR {_fmt(iv['pr'])}  QRS {_fmt(iv['qrs'])}  QT {_fmt(iv['qt'])}  "
-        f"QTc {_fmt(iv['qtc_bazett'])} (Bazett) {_fmt(iv['qtc_fridericia'])} (Fridericia) ms\n"
+        f"QTc {_fmt(iv['qtc_bazett'])} (Bazett) "
+        f"{_fmt(iv['qtc_fridericia'])} (Fridericia) ms\n"
         f"   Axes     : P {_fmt(ax['p'])}  QRS {_fmt(ax['qrs'])}  T {_fmt(ax['t'])} deg\n"
     )
     st = doc["st_mv"]

@@ -13,8 +13,17 @@ from edge_agent.errors import InvalidSignalError
 from edge_agent.io import read_record
 
 REQUIRED_KEYS = {
-    "fs_hz", "leads", "rpeaks", "beats", "heart_rate_bpm", "intervals_ms", "axis_deg",
-    "st_mv", "quality", "triage", "provenance",
+    "fs_hz",
+    "leads",
+    "rpeaks",
+    "beats",
+    "heart_rate_bpm",
+    "intervals_ms",
+    "axis_deg",
+    "st_mv",
+    "quality",
+    "triage",
+    "provenance",
 }
 
 
@@ -44,7 +53,9 @@ def test_beats_carry_fiducials_in_order(sample_dir: Path) -> None:
     doc = analyze(rec.signal, rec.fs, rec.leads).to_dict()
     beats = doc["beats"]
     assert len(beats) == len(doc["rpeaks"]) >= 8, f"{len(beats)} beats"
-    complete = [b for b in beats if None not in (b["p_on"], b["qrs_on"], b["qrs_off"], b["t_off"])]
+    complete = [
+        b for b in beats if None not in (b["p_on"], b["qrs_on"], b["qrs_off"], b["t_off"])
+    ]
     assert len(complete) >= len(beats) - 2, f"only {len(complete)}/{len(beats)} delineated"
     for b in complete:
         assert b["p_on"] < b["p_off"] <= b["qrs_on"] < b["r"] < b["qrs_off"] < b["t_off"], b
