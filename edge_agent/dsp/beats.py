@@ -294,8 +294,10 @@ def _align(
     """Per-beat lag (samples) that best matches each beat's QRS to the dominant template.
 
     Least squares on mean-removed R +/- 60 ms segments, all leads: first over +/- 40 ms at
-    ~125 Hz, then to the sample around that.
+    ~125 Hz, then to the sample around that. No template beat: all lags 0.
     """
+    if not members.any():
+        return np.zeros(r.size, dtype=np.int64)
     step = _stride(fs, _MORPH_HZ)
     half = max(2, round(0.06 * fs))
     max_lag = max(1, round(_ALIGN_LAG_S * fs / step))

@@ -118,3 +118,15 @@ def test_premature_normal_morphology_is_supraventricular() -> None:
 def test_empty_rpeaks() -> None:
     beats = classify_beats(np.zeros((2, 1000)), np.zeros(0, dtype=np.int64), 250.0)
     assert beats.labels == () and beats.rpeaks.size == 0, f"got {beats}"
+
+
+@pytest.mark.parametrize("kind", ["flat", "noise"])
+def test_degenerate_signals_do_not_crash(kind: str) -> None:
+    fs = 250.0
+    rng = np.random.default_rng(1)
+    x = np.zeros((3, 1250)) if kind == "flat" else rng.standard_normal((3, 1250))
+    r = np.array([250, 500, 750, 1000], dtype=np.int64)
+    beats = classify_beats(x, r, fs)
+    med = median_beat(x, beats, fs)
+    assert med.waveform.shape[0] == 3 and med.lags is not None, f"{kind}: {med}"
+    assert med.lags.shape == r.shape, f"{kind}: lags {med.lags}"
