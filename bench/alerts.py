@@ -319,6 +319,8 @@ def main() -> None:
             ours = results["postgres_2"]["latency_from_submit_start_ms"]["p50"]
             floor = reference["pg_notify_round_trip"]["p50_ms"]
             reference["ratio_p50_ours_from_submit_start_vs_notify"] = round(ours / floor, 1)
+            ack = results["postgres_2"]["latency_from_ack_ms"]["p50"]
+            reference["ratio_p50_ours_from_ack_vs_notify"] = round(ack / floor, 1)
     print(
         f"{'backend':<12}{'alerts':>7}{'lost':>6}{'dup':>5}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'max ms':>9}{'start p50':>11}{'load/s':>8}{'load p99':>10}"
