@@ -43,6 +43,8 @@ _PREMATURE = 0.85
 _PAUSE_AFTER = 1.10
 # Noisy: high-frequency activity above this multiple of the record's median beat.
 _NOISE_FACTOR = 4.0
+# A "beat" whose QRS window has less RMS than this (mV) is flat: UNKNOWN.
+_MIN_QRS_RMS_MV = 0.005
 # Alignment search range (s) and window of the median beat (s).
 _ALIGN_LAG_S = 0.04
 _PRE_S = (0.25, 0.40)
@@ -192,7 +194,8 @@ def classify_beats(
     ms, all usable leads concatenated) correlate >= 0.90 with each other; ties go to the
     narrowest, on-time beats. Each beat is then compared with the median of that cluster:
 
-    - UNKNOWN: high-frequency activity > 4x the record's median beat.
+    - UNKNOWN: high-frequency activity > 4x the record's median beat, or a flat QRS
+      window (RMS < 5 uV).
     - VENTRICULAR: correlation < 0.80 and wide (QRS width estimate > 1.2x and > 20 ms
       above the dominant one) or larger in RMS amplitude by > 1.6x; or correlation < 0.50.
       Prematurity is not required (late PVCs, ventricular escape).
@@ -251,6 +254,7 @@ def classify_beats(
     ventricular = ((corr < _V_CORR) & (wide | big)) | (corr < _V_CORR_ANY)
     noise = _beat_noise(x, r, fs)
     noisy = noise > _NOISE_FACTOR * max(float(np.median(noise)), 1e-6)
+    noisy |= rms < _MIN_QRS_RMS_MV  # no QRS at all (flat stretch): not a beat we can label
     codes = np.full(r.size, 0)
     codes[premature & (corr >= _V_CORR)] = 1
     codes[ventricular] = 2

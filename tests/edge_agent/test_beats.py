@@ -127,6 +127,8 @@ def test_degenerate_signals_do_not_crash(kind: str) -> None:
     x = np.zeros((3, 1250)) if kind == "flat" else rng.standard_normal((3, 1250))
     r = np.array([250, 500, 750, 1000], dtype=np.int64)
     beats = classify_beats(x, r, fs)
+    if kind == "flat":
+        assert set(beats.labels) == {BeatClass.UNKNOWN}, f"flat: {beats.labels}"
     med = median_beat(x, beats, fs)
     assert med.waveform.shape[0] == 3 and med.lags is not None, f"{kind}: {med}"
     assert med.lags.shape == r.shape, f"{kind}: lags {med.lags}"
