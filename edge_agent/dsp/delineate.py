@@ -88,7 +88,7 @@ class DelineationConfig:
     t_search_s: float = 0.15
     p_window_s: tuple[float, float] = (0.32, 0.02)
     p_min_mv: float = 0.03
-    xi_p_on: float = 0.15
+    xi_p_on: float = 0.25
     xi_p_off: float = 0.35
     p_half_s: float = 0.08
     p_settle: float = 0.6
