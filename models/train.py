@@ -13,7 +13,8 @@ validation split (specificity >= 95 %, NOISE >= 98 %), export to ONNX, evaluate 
 held-out test split and the external PTB sets once, and write ``card.json`` + ``card.md``.
 
 STEMI augmentation (real positives are scarce: 0 in the PTB-XL training folds): an ST-T
-offset is injected into real normal 12-lead beats from J point to T end, with the
+offset is injected into real 12-lead training beats (normal ECGs and, since 1.1.0, every
+other non-LBBB, non-paced 12-lead training record: old MI, LVH, RBBB, AF...) from J point to T end, with the
 amplitude pattern of an injury current in one coronary territory (inferior, anterior,
 lateral, anterolateral or inferolateral), its frontal-plane projection giving reciprocal
 depression in the opposite limb leads. Amplitude 0.1-0.45 mV in the most affected lead.
@@ -51,10 +52,10 @@ from models.datasets import CLASSES, Example, load_external_stemi, load_split  #
 log = logging.getLogger("train")
 
 NAME = "ecg_triage_cnn"
-VERSION = "1.0.0"
-OUT = ROOT / "models" / NAME
+VERSION = "1.1.0"
+OUT = Path(os.environ.get("TRAIN_OUT", str(ROOT / "models" / NAME)))
 SEED = 20261124
-EPOCHS = int(os.environ.get("TRAIN_EPOCHS", "20"))
+EPOCHS = int(os.environ.get("TRAIN_EPOCHS", "16"))
 STEPS_PER_EPOCH = 60
 BATCH = 64
 SPEC_TARGET = dict.fromkeys(CLASSES, 0.95) | {"NOISE": 0.98}
@@ -190,6 +191,7 @@ def make_batch(
     ks: np.ndarray,
     rpk: dict[int, np.ndarray],
     norm12: set[int],
+    aug12: set[int],
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, ...]:
     """A training batch with augmentation and lead dropout."""
@@ -200,14 +202,18 @@ def make_batch(
     for j, i in enumerate(idx):
         x = xs[i].astype(np.float64)
         amp = None
-        if i in norm12 and len(rpk.get(i, ())) >= 2:
+        if i in aug12 and len(rpk.get(i, ())) >= 2:
             u = rng.random()
-            if u < 0.5:
+            p_stemi = 0.5 if i in norm12 else 0.3
+            if u < p_stemi:
+                # ST injury on top of whatever the record has (normal, old MI, LVH,
+                # RBBB, AF...): real acute MIs rarely have an otherwise normal QRS.
                 x, amp = inject_stemi(x, rpk[i], rng)
-                by[j] = 0.0
+                by[j, _C["NORMAL"]] = 0.0
                 by[j, _C["STEMI"]] = 1.0
-                bk[j] = True
-            elif u < 0.6:
+                bk[j, _C["STEMI"]] = True
+                bk[j, _C["NORMAL"]] = True
+            elif u < p_stemi + 0.1:
                 x = inject_depression(x, rpk[i], rng)
                 by[j, _C["NORMAL"]] = 0.0
         x = x * rng.uniform(0.8, 1.2) + rng.normal(0, 0.01) * rng.standard_normal(x.shape)
@@ -267,7 +273,7 @@ def build_net():  # type: ignore[no-untyped-def]
     return Net()
 
 
-def train_net(xs, ms, ys, ks, rpk, norm12, weights, seed):  # type: ignore[no-untyped-def]
+def train_net(xs, ms, ys, ks, rpk, norm12, aug12, weights, seed):  # type: ignore[no-untyped-def]
     import torch
 
     torch.manual_seed(seed)
@@ -284,7 +290,7 @@ def train_net(xs, ms, ys, ks, rpk, norm12, weights, seed):  # type: ignore[no-un
         total = 0.0
         for _ in range(STEPS_PER_EPOCH):
             idx = rng.choice(len(xs), size=BATCH, p=p)
-            bx, bm, by, bk = make_batch(idx, xs, ms, ys, ks, rpk, norm12, rng)
+            bx, bm, by, bk = make_batch(idx, xs, ms, ys, ks, rpk, norm12, aug12, rng)
             out = net(torch.from_numpy(bx), torch.from_numpy(bm))
             yt = torch.from_numpy(by)
             kt = torch.from_numpy(bk.astype(np.float32))
@@ -440,6 +446,16 @@ def _norm12(examples: list[Example]) -> list[int]:
     ]  # fmt: skip
 
 
+def _aug12(examples: list[Example], ks: np.ndarray) -> list[int]:
+    """12-lead training records that may receive an injected ST injury: every one with
+    a known STEMI label (so not LBBB: its ST is secondary) and not paced."""
+    return [
+        i for i, e in enumerate(examples)
+        if len(e.leads) >= 12 and ks[i, _C["STEMI"]] and e.labels[_C["STEMI"]] == 0
+        and e.labels[_C["LBBB"]] == 0 and "paced" not in e.tags
+    ]  # fmt: skip
+
+
 def _rpeaks(examples: list[Example], idx: list[int]) -> dict[int, np.ndarray]:
     return {i: rpeaks_100hz(examples[i]) for i in idx}
 
@@ -472,13 +488,16 @@ def main() -> None:
     ys = np.array([e.labels for e in tr])
     ks = np.array([e.known for e in tr])
     n12 = _norm12(tr)
-    rpk = _rpeaks(tr, n12)
+    a12 = _aug12(tr, ks)
+    rpk = _rpeaks(tr, a12)
     log.info(
         "preprocessed in %.0f s; %d normal 12-lead training records",
         time.time() - t_start,
         len(n12),
     )
-    net = train_net(xs, ms, ys, ks, rpk, set(n12), _sample_weights(tr, ys, ks), SEED)
+    net = train_net(
+        xs, ms, ys, ks, rpk, set(n12), set(a12), _sample_weights(tr, ys, ks), SEED
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     onnx_path = OUT / "model.onnx"
     export_onnx(net, onnx_path)
@@ -587,7 +606,8 @@ def write_card(onnx_path: Path, th: dict[str, float], val: dict, test: dict, syn
         "STEMI 7/21/33/55/69 test only); CinC 2017 crc32(record) % 20 (0-2 test, "
         "3-5 val); MIT-BIH fixed patient lists (models/datasets.py); PTB external",
         "augmentation": "STEMI: ST-T offsets (0.1-0.45 mV, J to T end) injected into real "
-        "normal 12-lead training beats in one coronary territory with "
+        "12-lead training beats (normal and abnormal, not LBBB/paced; v1.0.0 used "
+        "normal beats only) in one coronary territory with "
         "reciprocal limb-lead depression; diffuse ST depression as a "
         "not-STEMI negative; random lead dropout; gain 0.8-1.2; white noise",
         "metrics": {

@@ -42,3 +42,23 @@ def test_healthy_controls_raise_no_stemi(
     d = analyze(x, fs, leads, age_years=None, sex="male", model=model).to_dict()["triage"]
     assert _stemi_sources(d) == [], f"{name} (PTB healthy control) raised STEMI: {d}"
     assert d["priority"] != "critical", f"{name}: {d['priority']} {d['findings']}"
+
+
+def test_acute_anterior_mi_raises_stemi(shared_data: Path, model: TriageModel) -> None:
+    # PTB patient 226: acute anterior MI. Its J-point elevation (V2 1.6 mm, V3 1.4 mm in a
+    # 62-year-old man) is under the 4UDMI 2 mm, so the rules stay silent; the model must
+    # raise it (sensitivity first), and the report says which source did.
+    x, fs, leads = _record(shared_data / "ptbdb_10s" / "patient226_s0449_re")
+    d = analyze(x, fs, leads, age_years=62.0, sex="male", model=model).to_dict()["triage"]
+    sources = _stemi_sources(d)
+    assert sources == [f"model:{model.model_id}"], f"patient226: {sources} {d['findings']}"
+    assert d["priority"] == "critical", f"{d['priority']}"
+    stemi = next(f for f in d["findings"] if f["code"] == "STEMI")
+    assert stemi["probability"] >= model.thresholds["STEMI"], f"{stemi}"
+    assert stemi["label_zh"] == "急性ST段抬高型心肌梗死", f"{stemi}"
+
+
+def test_rules_alone_stay_silent_without_model(shared_data: Path) -> None:
+    x, fs, leads = _record(shared_data / "ptbdb_10s" / "patient226_s0449_re")
+    d = analyze(x, fs, leads, age_years=62.0, sex="male").to_dict()["triage"]
+    assert d["model"] is None and _stemi_sources(d) == [], f"{d}"
