@@ -25,8 +25,8 @@ Splits are by patient and fixed (no randomness):
 from __future__ import annotations
 
 import ast
-import re
 import csv
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -128,9 +128,19 @@ def _ptbxl(root: Path) -> Iterator[Example]:
         age = float(row["age"]) if row["age"] and float(row["age"]) < 120 else None
         tags = {"inj": "1"} if _INJ & set(codes) else {}
         yield Example(
-            "ptbxl", row["ecg_id"], row["patient_id"], split, fs, leads, x, y, k, age,
-            "male" if row["sex"] == "0" else "female", tags,
-        )  # fmt: skip
+            "ptbxl",
+            row["ecg_id"],
+            row["patient_id"],
+            split,
+            fs,
+            leads,
+            x,
+            y,
+            k,
+            age,
+            "male" if row["sex"] == "0" else "female",
+            tags,
+        )
 
 
 # --------------------------------------------------------------------------- LUDB
@@ -172,9 +182,15 @@ def _ludb(root: Path) -> Iterator[Example]:
             pos.add("MI_OLD")
         abnormal = any(
             row[c].strip()
-            for c in ("Conduction abnormalities", "Extrasystolies", "Hypertrophies",
-                      "Cardiac pacing", "Ischemia", "Non-specific repolarization abnormalities")
-        )  # fmt: skip
+            for c in (
+                "Conduction abnormalities",
+                "Extrasystolies",
+                "Hypertrophies",
+                "Cardiac pacing",
+                "Ischemia",
+                "Non-specific repolarization abnormalities",
+            )
+        )
         if rhythm.startswith("sinus rhythm") and not abnormal:
             pos.add("NORMAL")
         y, k = _lab(pos)
@@ -220,9 +236,17 @@ def _cinc2017(root: Path, train_windows: int = 3) -> Iterator[Example]:
             if seg.shape[1] < int(9 * fs):
                 continue
             yield Example(
-                "cinc2017", f"{name}#{i}", name, split, fs, ("I",), seg, y, k,
+                "cinc2017",
+                f"{name}#{i}",
+                name,
+                split,
+                fs,
+                ("I",),
+                seg,
+                y,
+                k,
                 tags={"class": cls},
-            )  # fmt: skip
+            )
 
 
 # ------------------------------------------------------------------------- MIT-BIH
@@ -315,9 +339,15 @@ def _mitdb(root: Path, per_kind: int = 12, seed: int = 7) -> Iterator[Example]:
 # ------------------------------------------------------------ CPSC 2018, CinC 2021
 
 _SNOMED = {
-    "164889003": "AF", "164890007": "AF", "164909002": "LBBB", "733534002": "LBBB",
-    "59118001": "RBBB", "713427006": "RBBB", "427172004": "PVC", "17338001": "PVC",
-}  # fmt: skip
+    "164889003": "AF",
+    "164890007": "AF",
+    "164909002": "LBBB",
+    "733534002": "LBBB",
+    "59118001": "RBBB",
+    "713427006": "RBBB",
+    "427172004": "PVC",
+    "17338001": "PVC",
+}
 _CPSC = {"AF": "AF", "RBBB": "RBBB", "LBBB": "LBBB", "PVC": "PVC"}
 
 
@@ -381,8 +411,20 @@ def load_external_stemi(root: Path = SHARED) -> list[Example]:
             y, k = _lab(set(), {"NORMAL"})
         sex = row.get("sex") or None
         age = float(row["age"]) if row.get("age", "n/a") not in ("n/a", "") else None
-        yield_ex = Example("ptbdb_10s", rec, patient, "external", fs, leads, x, y, k, age, sex,
-                           {"reason": reason})  # fmt: skip
+        yield_ex = Example(
+            "ptbdb_10s",
+            rec,
+            patient,
+            "external",
+            fs,
+            leads,
+            x,
+            y,
+            k,
+            age,
+            sex,
+            {"reason": reason},
+        )
         out.append(yield_ex)
     recs = root / "ptbdb_records"
     for name in ("s0015lre", "s0017lre", "s0043lre"):
@@ -391,7 +433,17 @@ def load_external_stemi(root: Path = SHARED) -> list[Example]:
         for w in range(x.shape[1] // n):
             y, k = _lab({"STEMI"}, {"STEMI", "NORMAL"})
             out.append(
-                Example("ptbdb_records", f"{name}@{w * 10}s", name, "external", fs, leads,
-                        x[:, w * n : (w + 1) * n], y, k, tags={"reason": "acute MI"})
-            )  # fmt: skip
+                Example(
+                    "ptbdb_records",
+                    f"{name}@{w * 10}s",
+                    name,
+                    "external",
+                    fs,
+                    leads,
+                    x[:, w * n : (w + 1) * n],
+                    y,
+                    k,
+                    tags={"reason": "acute MI"},
+                )
+            )
     return out
