@@ -17,7 +17,8 @@ offset is injected into real 12-lead training beats (normal ECGs and, since 1.1.
 other non-LBBB, non-paced 12-lead training record: old MI, LVH, RBBB, AF...) from J
 point to T end, with the amplitude pattern of an injury current in one coronary
 territory (inferior, anterior, lateral, anterolateral or inferolateral), its
-frontal-plane projection giving reciprocal depression in the opposite limb leads. Amplitude 0.1-0.45 mV in the most affected lead.
+frontal-plane projection giving reciprocal depression in the opposite limb leads.
+Amplitude 0.1-0.45 mV in the most affected lead.
 Negative augmentation: diffuse subendocardial ST depression (the PTB-XL INJ* pattern) on
 normals, labelled not-STEMI.
 """
@@ -658,7 +659,8 @@ def write_card(
         },
         "splits": "by patient: PTB-XL strat_fold 1-8/9/10; LUDB record id % 5 "
         "(0 test, 1 val; STEMI 7/21/33/55/69 test only); CinC 2017 crc32(record) "
-        "% 20 (0-2 test, 3-5 val); MIT-BIH fixed patient lists (models/datasets.py); PTB external",
+        "% 20 (0-2 test, 3-5 val); MIT-BIH fixed patient lists (models/datasets.py); "
+        "PTB external",
         "augmentation": "STEMI: ST-T offsets (0.1-0.45 mV, J to T end) injected into real "
         "12-lead training beats (normal and abnormal, not LBBB/paced; v1.0.0 used "
         "normal beats only) in one coronary territory with "
