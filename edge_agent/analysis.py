@@ -216,8 +216,8 @@ def analyze(
     axes: Axes | None = None
     measures: tuple[LeadMeasures, ...] = ()
     if int(beats.normal.sum()) >= _MIN_MEDIAN_BEATS:
-        median = median_beat(y, beats, fs)
-        fid = delineate(median)
+        median = median_beat(y, beats, fs, usable=usable)
+        fid = delineate(median, usable=usable)
         beat_fid = map_fiducials(fid, median, beats, n_samples)
         intervals = measure_intervals(fid, median, rhythm.rr_mean_ms)
         axes = measure_axes(median, fid, names)
