@@ -51,6 +51,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import signal as sps
 
+try:  # the compiled kernel behind scipy.signal.sosfilt, without its per-call validation
+    from scipy.signal._sosfilt import _sosfilt as _sosfilt_kernel
+except ImportError:  # pragma: no cover - private scipy API moved; fall back to the public one
+    _sosfilt_kernel = None
+
 from edge_agent.dsp._validate import check_signal
 from edge_agent.errors import InvalidSignalError
 
@@ -197,14 +202,42 @@ def _filtfilt(
     return y[:, pad : y.shape[-1] - pad] if pad > 0 else y
 
 
+def sosfilt_rows(
+    sos: NDArray[np.float64], x: NDArray[np.float64], zi: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``scipy.signal.sosfilt(sos, x, axis=-1, zi=...)[0]`` for a 2-D ``x``, minus overhead.
+
+    Parameters
+    ----------
+    sos : ndarray, shape (sections, 6)
+        Second-order sections (float64).
+    x : ndarray, shape (rows, samples)
+        Signals, filtered along the last axis (not modified).
+    zi : ndarray, shape (sections, 2)
+        Step-response initial state; each row starts at ``zi * x[row, 0]``.
+
+    Returns
+    -------
+    ndarray, shape (rows, samples)
+        A new C-contiguous array, bit-identical to ``scipy.signal.sosfilt``: the same
+        compiled kernel is called directly, skipping the argument validation and axis
+        juggling that dominate the cost on short records (about 0.1 ms a call).
+    """
+    y = np.array(x, dtype=np.float64, order="C")  # a copy: the kernel works in place
+    z = np.ascontiguousarray(zi[None, :, :] * y[:, None, :1])  # (rows, sections, 2)
+    if _sosfilt_kernel is None:  # pragma: no cover
+        out: NDArray[np.float64] = sps.sosfilt(sos, y, axis=-1, zi=np.moveaxis(z, 0, 1))[0]
+        return out
+    _sosfilt_kernel(np.ascontiguousarray(sos, dtype=np.float64), y, z)
+    return y
+
+
 def _forward_backward(
     sos: NDArray[np.float64], zi: NDArray[np.float64], ext: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Run ``sos`` forward then backward over an already padded (leads, n) array."""
-    zi3 = zi[:, None, :]
-    fwd: NDArray[np.float64] = sps.sosfilt(sos, ext, axis=-1, zi=zi3 * ext[None, :, :1])[0]
-    rev = fwd[:, ::-1]
-    out: NDArray[np.float64] = sps.sosfilt(sos, rev, axis=-1, zi=zi3 * rev[None, :, :1])[0]
+    fwd = sosfilt_rows(sos, ext, zi)
+    out = sosfilt_rows(sos, fwd[:, ::-1], zi)
     return out[:, ::-1]
 
 

@@ -75,6 +75,7 @@ from numpy.typing import NDArray
 
 from edge_agent.dsp._rpeak_decision import decide_beats
 from edge_agent.dsp._validate import check_signal
+from edge_agent.dsp.filters import sosfilt_rows
 from edge_agent.errors import InvalidSignalError
 
 __all__ = [
@@ -258,11 +259,8 @@ def _filtfilt(
     left = 2.0 * x[:, :1] - x[:, pad:0:-1]
     right = 2.0 * x[:, -1:] - x[:, -2 : -pad - 2 : -1]
     ext = np.concatenate((left, x, right), axis=-1)
-    z0 = zi[None, :, :] * ext[:, None, None, 0]
-    y, _ = scipy.signal.sosfilt(sos, ext, axis=-1, zi=np.moveaxis(z0, 0, 1))
-    y = y[:, ::-1]
-    z1 = zi[None, :, :] * y[:, None, None, 0]
-    y, _ = scipy.signal.sosfilt(sos, y, axis=-1, zi=np.moveaxis(z1, 0, 1))
+    y = sosfilt_rows(sos, ext, zi)
+    y = sosfilt_rows(sos, y[:, ::-1], zi)
     out: NDArray[np.float64] = np.ascontiguousarray(y[:, ::-1][:, pad:-pad])
     return out
 
