@@ -53,7 +53,7 @@ from scipy import signal as sps
 
 try:  # the compiled kernel behind scipy.signal.sosfilt, without its per-call validation
     from scipy.signal._sosfilt import _sosfilt as _sosfilt_kernel
-except ImportError:  # pragma: no cover - private scipy API moved; fall back to the public one
+except ImportError:  # pragma: no cover - private API moved: use the public one
     _sosfilt_kernel = None
 
 from edge_agent.dsp._validate import check_signal
