@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
 from edge_agent.dsp.results import (
     FIDUCIAL_NAMES,
@@ -62,6 +62,14 @@ class DelineationConfig:
 
     - ``*_sigma_s``: Gaussian scales of the QRS, P and T transforms.
     - ``qrs_significant``: a modulus maximum counts if >= this fraction of the QRS peak.
+    - ``qrs_gap``: significant maxima must be *connected* to the QRS peak: once ``sv``
+      falls below this fraction of the peak, what follows (a tall, fast T wave at a short
+      QT, or a P wave) is another wave. Without it, on PTB 1000 Hz acute-MI records
+      (s0015lre, s0017lre) the T upstroke passed ``qrs_significant`` and the QRS offset
+      was walked out to the T peak (QRS ~300 ms). Not tuned: the valley between QRS and
+      T on those records is ~2 % of the peak, the QRS-offset walk-out level ``xi_qrs_off``
+      is 4 % of the last maximum, and 3 % lies between them. ``qrs_gap_s``: the gap
+      must last this long (sv is max-filtered over it first).
     - ``xi_*``: Martinez thresholds, fractions of the first/last significant maximum.
     - ``qrs_walk_s``: how far before/after those maxima the boundary may lie.
     - ``t_area_s``: Zhang's window; ``t_reliable``: leads whose T amplitude reaches this
@@ -76,6 +84,8 @@ class DelineationConfig:
     t_sigma_s: float = 0.016
     qrs_search_s: tuple[float, float] = (0.16, 0.20)
     qrs_significant: float = 0.15
+    qrs_gap: float = 0.03
+    qrs_gap_s: float = 0.03
     xi_qrs_on: float = 0.015
     xi_qrs_off: float = 0.04
     qrs_walk_s: tuple[float, float] = (0.05, 0.08)
@@ -103,7 +113,8 @@ class DelineationConfig:
         )
         if not all(0.0 < f < 1.0 for f in fractions):
             raise ValueError(f"thresholds must be fractions in (0, 1), got {fractions}")
-        if min(self.qrs_sigma_s, self.p_sigma_s, self.t_sigma_s, self.t_area_s) <= 0.0:
+        scales = (self.qrs_sigma_s, self.p_sigma_s, self.t_sigma_s, self.t_area_s)
+        if min(*scales, self.qrs_gap_s) <= 0.0:
             raise ValueError("scales must be positive")
 
 
@@ -176,8 +187,16 @@ def _qrs_bounds(
         hi + _samples(cfg.qrs_walk_s[1], fs),
     )
     core = slice(max(lo, r - _samples(0.06, fs)), min(hi, r + _samples(0.06, fs)) + 1)
-    peak = float(sv[core].max())
-    sig = np.flatnonzero(sv[lo : hi + 1] >= cfg.qrs_significant * peak) + lo
+    top = core.start + int(np.argmax(sv[core]))
+    peak = float(sv[top])
+    # the QRS is the run of sv around its peak that never falls below qrs_gap * peak;
+    # sv is first dilated over qrs_gap_s, since it touches zero at every turning point
+    # of a lone lead (the R peak of a single-lead record) without the QRS having ended
+    env = maximum_filter1d(sv[lo : hi + 1], _samples(cfg.qrs_gap_s, fs), mode="nearest")
+    gap = np.flatnonzero(env < cfg.qrs_gap * peak) + lo
+    run_lo = int(gap[gap < top].max()) + 1 if (gap < top).any() else lo
+    run_hi = int(gap[gap > top].min()) - 1 if (gap > top).any() else hi
+    sig = np.flatnonzero(sv[run_lo : run_hi + 1] >= cfg.qrs_significant * peak) + run_lo
     first = _local_max(sv, int(sig[0]), 1, hi)
     last = _local_max(sv, int(sig[-1]), -1, lo)
     # noise floor: a low percentile of sv around the QRS (PR and ST segments)

@@ -137,6 +137,19 @@ def test_bundle_branch_blocks_are_wide_and_normal_is_narrow(shared_data: Path) -
     assert iv.qrs_ms is not None and iv.qrs_ms < 110, f"record 145: QRS {iv.qrs_ms}"
 
 
+@pytest.mark.parametrize("rec", ["s0015lre", "s0017lre"])
+def test_fast_tall_t_wave_is_not_counted_as_qrs(shared_data: Path, rec: str) -> None:
+    # PTB acute-MI records at 1000 Hz (s0017lre from 40 s on): the T upstroke's
+    # QRS-scale velocity passes the "significant maximum" level, and the QRS offset used
+    # to be walked out to the T peak (global QRS ~300 ms). Visually the QRS ends ~50 ms
+    # after R on both; the global QRS must stay a QRS.
+    r = wfdb.rdrecord(str(shared_data / "ptbdb_records" / rec), channels=list(range(12)))
+    x, fs = np.ascontiguousarray(r.p_signal.T), float(r.fs)
+    start = 40 * int(fs) if rec == "s0017lre" else 0
+    _, _, _, iv = _chain(x[:, start : start + 10 * int(fs)], fs)
+    assert iv.qrs_ms is not None and 90.0 <= iv.qrs_ms <= 140.0, f"{rec}: QRS {iv.qrs_ms}"
+
+
 @pytest.mark.parametrize("rec", ["101", "129"])
 def test_atrial_fibrillation_has_no_p_wave(shared_data: Path, rec: str) -> None:
     _, _, fid, iv = _chain(*_ludb(shared_data, rec))
