@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from edge_agent.dsp._reduce import median
 from edge_agent.dsp.results import BeatClass, Beats, MedianBeat
 from edge_agent.errors import InvalidSignalError
 
@@ -131,7 +132,7 @@ def _beat_noise(
     trip = _gather(x, r, (offs[:, None] + np.arange(3)).ravel())
     trip = trip.reshape(x.shape[0], r.size, offs.size, 3)
     d2 = np.abs(trip[..., 0] - 2.0 * trip[..., 1] + trip[..., 2]).sum(axis=0)
-    return np.asarray(np.median(d2, axis=1), dtype=np.float64)
+    return np.asarray(median(d2, axis=1), dtype=np.float64)
 
 
 def _rr_context(r: NDArray[np.int64]) -> tuple[NDArray[np.bool_], float]:
@@ -141,7 +142,7 @@ def _rr_context(r: NDArray[np.int64]) -> tuple[NDArray[np.bool_], float]:
             np.diff(r).mean()
         ) if r.size == 2 else 0.0
     rr = np.diff(r).astype(np.float64)
-    ref = float(np.median(rr))
+    ref = float(median(rr))
     rr_prev = np.concatenate([[ref], rr])
     rr_next = np.concatenate([rr, [np.inf]])
     premature = (rr_prev < _PREMATURE * ref) & (rr_next > _PAUSE_AFTER * rr_prev)
@@ -247,13 +248,13 @@ def classify_beats(
     corr = (unit @ t_unit).max(axis=1)
     centered = seg[:, :, max_lag] - seg[:, :, max_lag].mean(axis=-1, keepdims=True)
     rms = np.sqrt((centered**2).mean(axis=(0, 2)))
-    w_dom = float(np.median(width[members]))
-    rms_dom = float(np.median(rms[members]))
+    w_dom = float(median(width[members]))
+    rms_dom = float(median(rms[members]))
     wide = (width > _WIDE_FACTOR * w_dom) & (width > w_dom + _WIDE_MARGIN_S * fs)
     big = rms > 1.6 * rms_dom
     ventricular = ((corr < _V_CORR) & (wide | big)) | (corr < _V_CORR_ANY)
     noise = _beat_noise(x, r, fs)
-    noisy = noise > _NOISE_FACTOR * max(float(np.median(noise)), 1e-6)
+    noisy = noise > _NOISE_FACTOR * max(float(median(noise)), 1e-6)
     noisy |= rms < _MIN_QRS_RMS_MV  # no QRS at all (flat stretch): not a beat we can label
     codes = np.full(r.size, 0)
     codes[premature & (corr >= _V_CORR)] = 1
@@ -365,7 +366,7 @@ def median_beat(
     lags = np.zeros(r.size, dtype=np.int64)
     mask = _lead_mask(usable, x.shape[0])
     lags[aligned] = _align(x[mask] if mask.any() else x, r[aligned], use[aligned], fs)
-    rr = float(np.median(np.diff(r))) if r.size >= 2 else 0.0
+    rr = float(median(np.diff(r))) if r.size >= 2 else 0.0
     pre, post = _window(rr, fs)
     centers = r + lags
     inside = (centers - pre >= 0) & (centers + post < n)

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_agent.dsp._reduce import median
 from edge_agent.dsp.results import BeatClass, RhythmFeatures
 from edge_agent.errors import InvalidSignalError
 from edge_agent.types import Finding, Priority
@@ -159,7 +160,7 @@ def _irregularity(
     diffs = _successive_differences(rr, keep)
     if diffs.size < min_rr - 1:
         return None
-    return float(np.median(diffs) / np.median(rr[keep]))
+    return float(median(diffs) / median(rr[keep]))
 
 
 def _gaps_s(rpeaks: NDArray[np.int64], fs: float, n_samples: int) -> NDArray[np.float64]:

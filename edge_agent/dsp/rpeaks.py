@@ -73,6 +73,7 @@ import scipy.ndimage
 import scipy.signal
 from numpy.typing import NDArray
 
+from edge_agent.dsp._reduce import median
 from edge_agent.dsp._rpeak_decision import decide_beats
 from edge_agent.dsp._validate import check_signal
 from edge_agent.dsp.filters import sosfilt_rows
@@ -470,7 +471,7 @@ def _fuse(
     den = both[:n_leads].sum(axis=0)
     num = (both[n_leads:] * env).sum(axis=0)
     fused = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    return fused, np.median(weight, axis=-1)
+    return fused, np.asarray(median(weight, axis=-1))
 
 
 def _refine(
