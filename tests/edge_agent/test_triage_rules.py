@@ -16,7 +16,12 @@ from edge_agent.dsp.results import (
 )
 from edge_agent.triage import RULES_VERSION, triage
 from edge_agent.triage.labels import LABELS, Code
-from edge_agent.triage.rules import RuleInput, evaluate_rules, stemi_v2v3_threshold_mv
+from edge_agent.triage.rules import (
+    RuleInput,
+    evaluate_rules,
+    smith_lad_score,
+    stemi_v2v3_threshold_mv,
+)
 from edge_agent.types import STANDARD_12, Finding, Priority
 
 # A normal 12-lead median beat: upright QRS in I/II/aVF/V4-V6, rS in V1-V2, flat ST.
@@ -130,17 +135,45 @@ def test_j_point_on_r_downslope_is_not_stemi() -> None:
     assert "STEMI" not in _codes(m), "elevation only at J, gone at J+60 ms"
 
 
-def test_elevation_without_support_is_not_stemi() -> None:
-    # 1.2 mm in V4-V5 without reciprocal depression: the normal male / early
-    # repolarisation pattern; 4UDMI alone would call it.
+def test_early_repolarisation_by_smith_score_is_not_stemi() -> None:
+    # 1.2 mm in V4-V5, no reciprocal depression, tall R V4 (13 mm), QTc 410 ms: 4UDMI
+    # alone calls it; Smith's score 1.196*0 + 0.059*410 - 0.326*13 = 19.95 <= 23.4 says
+    # early repolarisation (Ann Emerg Med 2012;60:45-56).
     m = _measures(
         V4={"st_j_mv": 0.12, "st_j60_mv": 0.15}, V5={"st_j_mv": 0.12, "st_j60_mv": 0.1}
     )
-    assert "STEMI" not in _codes(m), "needs reciprocal depression or 1.5x threshold"
-    m = _measures(
-        V4={"st_j_mv": 0.16, "st_j60_mv": 0.2}, V5={"st_j_mv": 0.16, "st_j60_mv": 0.1}
+    ctx = RuleInput.build(
+        lead_measures=m, intervals=_IV, rhythm=_RHY, rhythm_findings=(), quality=_OK,
+        age_years=60.0, sex="male",
+    )  # fmt: skip
+    score = smith_lad_score(ctx)
+    assert score is not None and abs(score - 19.952) < 1e-3, f"score {score}"
+    assert "STEMI" not in _codes(m), "early repolarisation by Smith's score"
+    # the same elevation with a small R in V4 and a long QTc scores as LAD occlusion
+    low_r = _measures(
+        V4={"st_j_mv": 0.12, "st_j60_mv": 0.15, "r_mv": 0.6},
+        V5={"st_j_mv": 0.12, "st_j60_mv": 0.1},
     )
-    assert "STEMI" in _codes(m), "two leads at >= 1.5x threshold"
+    long_qt = replace(_IV, qtc_bazett_ms=470.0)
+    got = _codes(low_r, intervals=long_qt)
+    assert "STEMI" in got, "0.059*470 - 0.326*6 = 25.8 > 23.4: LAD occlusion"
+    assert got["STEMI"].detail.startswith("anterolateral: ST elevation V4 +1.2 mm"), (
+        f"{got['STEMI'].detail}"
+    )
+    # reciprocal inferior depression puts it outside Smith's domain: 4UDMI stands
+    recip = _measures(
+        V4={"st_j_mv": 0.12, "st_j60_mv": 0.15},
+        V5={"st_j_mv": 0.12, "st_j60_mv": 0.1},
+        III={"st_j_mv": -0.1, "st_j60_mv": -0.1},
+    )
+    assert "STEMI" in _codes(recip), "reciprocal depression: not early repolarisation"
+
+
+def test_v1_and_v3_are_not_contiguous() -> None:
+    m = _measures(
+        V1={"st_j_mv": 0.15, "st_j60_mv": 0.15}, V3={"st_j_mv": 0.3, "st_j60_mv": 0.3}
+    )
+    assert "STEMI" not in _codes(m), "V1 and V3 are not neighbours (V2 is not elevated)"
 
 
 def test_upsloping_st_from_depressed_j_is_not_stemi() -> None:
