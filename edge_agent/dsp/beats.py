@@ -372,8 +372,11 @@ def median_beat(
     inside = (centers - pre >= 0) & (centers + post < n)
     if (use & inside).any():
         use &= inside
-    seg = _gather(x, centers[use], np.arange(-pre, post + 1))
-    waveform = _median_beats(seg)
+    # gathered as (leads, samples, beats): the median's sort runs along contiguous lanes
+    idx = np.clip(np.arange(-pre, post + 1)[:, None] + centers[use][None, :], 0, n - 1)
+    srt = np.sort(np.take(x, idx, axis=1), axis=-1)
+    k = srt.shape[-1]
+    waveform = srt[..., k // 2] if k % 2 else 0.5 * (srt[..., k // 2 - 1] + srt[..., k // 2])
     return MedianBeat(
         waveform=np.ascontiguousarray(waveform),
         r_index=pre,
