@@ -26,7 +26,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_analyze_sample_records_prints_reports() -> None:
     proc = _run("analyze", "sample_records/")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("== sample_records/") == 6, proc.stdout
+    assert proc.stdout.count("== sample_records/") == 7, proc.stdout
     assert "Traceback" not in proc.stderr
     assert "Priority" in proc.stdout and "QRS" in proc.stdout
 
