@@ -51,18 +51,29 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.ndimage import maximum_filter1d
 
 from edge_agent.dsp._validate import check_signal
-from edge_agent.dsp.results import LeadQuality, QualityProblem, QualityReport
+from edge_agent.dsp.results import (
+    BeatClass,
+    Beats,
+    LeadQuality,
+    QualityProblem,
+    QualityReport,
+)
 from edge_agent.errors import InvalidSignalError
 
 __all__ = [
+    "BEAT_FEATURE_NAMES",
     "FEATURE_NAMES",
     "MESSAGES_EN",
     "MESSAGES_ZH",
     "QUALITY_VERSION",
+    "BeatQualityConfig",
     "QualityConfig",
+    "assess_beat_quality",
     "assess_quality",
+    "beat_quality_features",
     "lead_quality_features",
     "messages_zh",
 ]
@@ -131,6 +142,9 @@ MESSAGES_EN: dict[QualityProblem, str] = {
     QualityProblem.BASELINE_WANDER: (
         "baseline wander - check skin contact and breathing, record again"
     ),
+    QualityProblem.BEAT_NOISE: (
+        "too noisy to read beats - keep the patient still and record again"
+    ),
 }
 
 MESSAGES_ZH: dict[QualityProblem, str] = {
@@ -140,6 +154,7 @@ MESSAGES_ZH: dict[QualityProblem, str] = {
     QualityProblem.AMPLITUDE: "幅度异常 - 请检查增益/单位设置",
     QualityProblem.HF_NOISE: "肌电干扰 - 请患者放松、保持不动,重新记录",
     QualityProblem.BASELINE_WANDER: "基线漂移 - 请检查皮肤接触并让患者平稳呼吸,重新记录",
+    QualityProblem.BEAT_NOISE: "干扰过大,无法识别心搏 - 请患者保持不动,重新记录",
 }
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -367,3 +382,233 @@ def assess_quality(
 def messages_zh(report: QualityReport) -> tuple[str, ...]:
     """Chinese operator messages of a report, in the order of its English messages."""
     return tuple(f"{q.lead}: {MESSAGES_ZH[p]}" for q in report.leads for p in q.problems)
+
+
+# --- beat-level quality (second stage, after R-peak detection and beat classification) ---
+
+BEAT_FEATURE_NAMES: tuple[str, ...] = (
+    "template_corr",
+    "bad_beat_fraction",
+    "bsqi",
+    "kurtosis",
+)
+(B_TCORR, B_BAD_BEATS, B_BSQI, B_KURT) = range(len(BEAT_FEATURE_NAMES))
+_BAD_BEAT_CORR = 0.5  # a beat correlating less than this with its lead's average is bad
+_BEAT_HZ = 125.0  # beat features work on the signal decimated to about this rate
+_BSQI_TOL_S = 0.15  # Li 2008: two detections agree within 150 ms
+_SHORT_RR_S = 0.3  # RR shorter than this (> 200 bpm) counts as a short RR
+
+
+@dataclass(frozen=True, slots=True)
+class BeatQualityConfig:
+    """Thresholds of the beat-level quality stage: seven votes, a lead is unusable at
+    ``votes_reject`` of them.
+
+    Per lead: mean template-matching correlation below ``tcorr_min`` (Orphanidou 2015;
+    full beat, one median RR around R), share of beats correlating < 0.5 with the
+    average beat above ``bad_beats_max``, bSQI below ``bsqi_min`` (Li 2008; a second,
+    slope-peak detector vs the R peaks, 150 ms), kurtosis below ``kurtosis_min`` (kSQI;
+    Li 2008: > 5 for a clean ECG). Per record: median QRS correlation of the beat
+    classifier (``Beats.template_corr``) below ``qrs_corr_min``, shortest RR below
+    ``rr_min_s`` and share of RR < 0.3 s above ``short_rr_max`` (a rate no heart
+    reaches: spurious detections on noise). No single vote rejects, so AF (irregular
+    RR, varying T/f waves) and ectopy (beats unlike the template) do not on their own;
+    Orphanidou's 40-180 bpm / max RR < 3 s / RR ratio < 2.2 rules are not used because
+    they reject AF and pauses, which are findings. Every lead is unusable when more
+    than ``unknown_max`` of the beats are UNKNOWN (noisy) for the beat classifier.
+    Values were chosen on the even-numbered CinC 2017 records (at most ~1 % more normal
+    or AF records unreadable), with at most 1 % of the LUDB, PTB-XL and MIT-BIH 30 s
+    records unreadable (``bench/quality.py``).
+    """
+
+    tcorr_min: float = 0.5
+    bad_beats_max: float = 0.2
+    bsqi_min: float = 0.75
+    kurtosis_min: float = 4.0
+    qrs_corr_min: float = 0.9
+    rr_min_s: float = 0.2
+    short_rr_max: float = 0.05
+    votes_reject: int = 4
+    unknown_max: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.votes_reject <= 7:
+            raise InvalidSignalError(
+                "votes_reject out of range", expected="1..7", got=f"{self.votes_reject}"
+            )
+        if not 0.0 <= self.unknown_max <= 1.0:
+            raise InvalidSignalError(
+                "unknown_max out of range", expected="0..1", got=f"{self.unknown_max}"
+            )
+
+
+def beat_quality_features(
+    signal: ArrayLike, fs: float, rpeaks: ArrayLike
+) -> NDArray[np.float64]:
+    """Beat-level quality indices of every lead.
+
+    Parameters
+    ----------
+    signal : array_like, shape (leads, samples)
+        Preprocessed ECG in mV (the signal the beats were classified on).
+    fs : float
+        Sampling frequency, Hz.
+    rpeaks : array_like of int
+        Increasing R-peak sample indices (fused over the leads).
+
+    Returns
+    -------
+    ndarray, shape (leads, len(BEAT_FEATURE_NAMES))
+        Per lead: mean correlation of each beat (R - 0.4 RR .. R + 0.6 RR, RR the median)
+        with the lead's average beat (Orphanidou 2015), bSQI (share of R peaks a second,
+        slope-peak detector agrees with, over the union of both: Li 2008) and the
+        kurtosis of the decimated signal (kSQI, Pearson definition). With fewer than
+        two beats inside the record every index is 0.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    r = np.asarray(rpeaks, dtype=np.int64).reshape(-1)
+    step = max(1, round(fs / _BEAT_HZ))
+    z = x[:, ::step]
+    fz = fs / step
+    n_leads, n = z.shape
+    out = np.zeros((n_leads, len(BEAT_FEATURE_NAMES)))
+    # kSQI: kurtosis of the whole lead
+    c = z - z.mean(axis=1, keepdims=True)
+    c2 = c * c
+    var = c2.mean(axis=1)
+    out[:, B_KURT] = (c2 * c2).mean(axis=1) / np.maximum(var * var, 1e-18)
+    rz = np.unique(r // step)
+    if rz.size < 2:
+        return out
+    # template matching on a window of one median RR around each R
+    rr = float(np.median(np.diff(rz)))
+    pre, post = max(1, round(0.4 * rr)), max(2, round(0.6 * rr))
+    inside = rz[(rz - pre >= 0) & (rz + post < n)]
+    if inside.size >= 2:
+        seg = z[:, inside[:, None] + np.arange(-pre, post)]  # (leads, beats, w)
+        seg = seg - seg.mean(axis=2, keepdims=True)
+        tmpl = seg.mean(axis=1, keepdims=True)
+        num = (seg * tmpl).sum(axis=2)
+        den = np.sqrt((seg * seg).sum(axis=2) * (tmpl * tmpl).sum(axis=2))
+        corr = num / np.maximum(den, 1e-12)
+        out[:, B_TCORR] = corr.mean(axis=1)
+        out[:, B_BAD_BEATS] = (corr < _BAD_BEAT_CORR).mean(axis=1)
+    # bSQI: a second detector (local maxima of the absolute slope, refractory 0.25 s)
+    # against the R peaks, within 150 ms
+    slope = np.abs(z[:, 2:] - z[:, :-2])
+    size = max(3, round(0.5 * fz) | 1)
+    peak = slope >= maximum_filter1d(slope, size, axis=1, mode="nearest")
+    thr = 0.3 * np.percentile(slope, 99.0, axis=1, keepdims=True)
+    peak &= slope > thr
+    peak[:, 1:] &= ~peak[:, :-1]  # one detection per plateau
+    n_second = peak.sum(axis=1)
+    cum = np.concatenate([np.zeros((n_leads, 1)), np.cumsum(peak, axis=1)], axis=1)
+    tol = max(1, round(_BSQI_TOL_S * fz))
+    lo = np.clip(rz - 1 - tol, 0, slope.shape[1])  # slope[i] is centred on z[i + 1]
+    hi = np.clip(rz - 1 + tol + 1, 0, slope.shape[1])
+    matched = ((cum[:, hi] - cum[:, lo]) > 0).sum(axis=1)
+    union = rz.size + n_second - matched
+    out[:, B_BSQI] = matched / np.maximum(union, 1)
+    return out
+
+
+def assess_beat_quality(
+    signal: ArrayLike,
+    fs: float,
+    leads: Sequence[str],
+    rpeaks: ArrayLike,
+    beats: Beats,
+    report: QualityReport,
+    config: BeatQualityConfig | None = None,
+) -> QualityReport:
+    """Second, beat-level quality stage: downgrade leads whose beats cannot be read.
+
+    Run after R-peak detection and beat classification. A usable lead of ``report``
+    becomes unusable (problem ``BEAT_NOISE``) when its template-matching correlation,
+    detector agreement (bSQI) or kurtosis (kSQI) is too low; every lead does when the
+    beat classifier labels too many beats UNKNOWN, or when too few beats or an
+    implausible rate were found (see ``BeatQualityConfig``). Leads already unusable are
+    left as they were.
+
+    Parameters
+    ----------
+    signal : array_like, shape (leads, samples)
+        Preprocessed ECG in mV (the signal the beats were classified on).
+    fs : float
+        Sampling frequency, Hz.
+    leads : sequence of str
+        Lead names, one per row.
+    rpeaks : array_like of int
+        R-peak sample indices.
+    beats : Beats
+        Output of ``classify_beats`` on the same R peaks.
+    report : QualityReport
+        The raw-signal quality report (``assess_quality``).
+    config : BeatQualityConfig, optional
+        Thresholds.
+
+    Returns
+    -------
+    QualityReport
+        ``report`` with the downgraded leads (``ok`` False, ``BEAT_NOISE`` appended with
+        its message); the same object when nothing changed.
+
+    References
+    ----------
+    Li Q, Mark RG, Clifford GD. Physiol Meas 2008;29:15-32. doi:10.1088/0967-3334/29/1/002
+    Orphanidou C, et al. Signal-quality indices for the electrocardiogram and
+    photoplethysmogram: derivation and applications to wireless monitoring. IEEE J Biomed
+    Health Inform 2015;19:832-838. doi:10.1109/JBHI.2014.2338351
+    """
+    cfg = config or BeatQualityConfig()
+    x = np.asarray(signal, dtype=np.float64)
+    usable = report.usable
+    if x.shape[0] != len(report.leads) or len(leads) != len(report.leads):
+        raise InvalidSignalError(
+            "signal, lead names and quality report disagree",
+            expected=f"{len(report.leads)} leads",
+            got=f"signal {x.shape[0]}, names {len(leads)}",
+        )
+    if not usable.any():
+        return report
+    r = np.asarray(rpeaks, dtype=np.int64).reshape(-1)
+    if r.size < 2 or len(beats.labels) != r.size:
+        return report  # nothing to judge beats on (asystole is a finding, not noise)
+    unknown = sum(lab is BeatClass.UNKNOWN for lab in beats.labels) / r.size
+    bad = np.zeros(usable.size, dtype=bool)
+    if unknown > cfg.unknown_max:
+        bad[usable] = True
+    else:
+        idx = np.flatnonzero(usable)
+        feats = beat_quality_features(x[idx], fs, r)
+        rr_s = np.diff(r) / fs
+        record_votes = (
+            int(float(np.median(beats.template_corr)) < cfg.qrs_corr_min)
+            + int(float(rr_s.min()) < cfg.rr_min_s)
+            + int(float((rr_s < _SHORT_RR_S).mean()) > cfg.short_rr_max)
+        )
+        votes = (
+            record_votes
+            + (feats[:, B_TCORR] < cfg.tcorr_min)
+            + (feats[:, B_BAD_BEATS] > cfg.bad_beats_max)
+            + (feats[:, B_BSQI] < cfg.bsqi_min)
+            + (feats[:, B_KURT] < cfg.kurtosis_min)
+        )
+        bad[idx] = votes >= cfg.votes_reject
+    if not bad.any():
+        return report
+    out = []
+    for name, q, down in zip(leads, report.leads, bad.tolist(), strict=True):
+        if not down:
+            out.append(q)
+            continue
+        problem = QualityProblem.BEAT_NOISE
+        out.append(
+            LeadQuality(
+                lead=q.lead,
+                ok=False,
+                problems=(*q.problems, problem),
+                messages=(*q.messages, f"{name}: {MESSAGES_EN[problem]}"),
+            )
+        )
+    return QualityReport(leads=tuple(out))

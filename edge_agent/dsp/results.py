@@ -39,6 +39,7 @@ class QualityProblem(StrEnum):
     HF_NOISE = "hf_noise"
     BASELINE_WANDER = "baseline_wander"
     AMPLITUDE = "implausible_amplitude"
+    BEAT_NOISE = "beat_noise"  # beat-level stage: beats cannot be read reliably
 
 
 @dataclass(frozen=True, slots=True)
