@@ -4,10 +4,12 @@
 (``edge_agent.triage``) in process::
 
     check_signal -> assess_quality -> preprocess -> detect_rpeaks -> classify_beats
-    -> median_beat -> delineate -> map_fiducials -> measure_* -> assess_rhythm -> triage
+    -> assess_beat_quality -> median_beat -> delineate -> map_fiducials -> measure_*
+    -> assess_rhythm -> triage
 
-A record whose leads are all unusable stops after the quality stage and is reported
-``unreadable``; it is never analysed as if it were fine.
+A record whose leads are all unusable stops after the quality stage, or after the
+beat-level quality stage, and is reported ``unreadable``; it is never analysed as if it
+were fine. Leads the beat-level stage rejects are masked like the raw-signal ones.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from edge_agent.dsp.beats import classify_beats, median_beat
 from edge_agent.dsp.delineate import delineate, map_fiducials
 from edge_agent.dsp.filters import FILTERS_VERSION, FilterProfile, preprocess
 from edge_agent.dsp.measure import measure_axes, measure_intervals, measure_leads
-from edge_agent.dsp.quality import QUALITY_VERSION, assess_quality
+from edge_agent.dsp.quality import QUALITY_VERSION, assess_beat_quality, assess_quality
 from edge_agent.dsp.results import (
     FIDUCIAL_NAMES,
     Axes,
@@ -174,39 +176,16 @@ def analyze(
     n_samples = x.shape[1]
     quality = assess_quality(x, fs, names)
     if not quality.acceptable:
-        verdict = triage(
-            leads=names,
-            lead_measures=(),
-            intervals=None,
-            rhythm=None,
-            rhythm_findings=(),
-            quality=quality,
-            model_input=None,
-            age_years=age_years,
-            sex=sex,
-            model=None,
-        )
-        return Analysis(
-            fs,
-            names,
-            n_samples,
-            quality,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            (),
-            None,
-            verdict,
-            cfg,
-        )
+        return _unreadable(fs, names, n_samples, quality, cfg, age_years, sex)
 
     usable = quality.usable
     y = preprocess(x, fs, cfg.profile, mains_hz=cfg.mains_hz)
     rpeaks = detect_rpeaks(x, fs, usable=usable)
     beats = classify_beats(y, rpeaks, fs, usable=usable)
+    quality = assess_beat_quality(y, fs, names, rpeaks, beats, quality)
+    if not quality.acceptable:
+        return _unreadable(fs, names, n_samples, quality, cfg, age_years, sex)
+    usable = quality.usable  # leads the beat-level stage rejected are masked below
     rhythm = assess_rhythm(beats.rpeaks, fs, n_samples, beats.labels)
 
     median: MedianBeat | None = None
@@ -249,6 +228,46 @@ def analyze(
         axes,
         measures,
         rhythm,
+        verdict,
+        cfg,
+    )
+
+
+def _unreadable(
+    fs: float,
+    names: tuple[str, ...],
+    n_samples: int,
+    quality: QualityReport,
+    cfg: AnalysisConfig,
+    age_years: float | None,
+    sex: str | None,
+) -> Analysis:
+    """The analysis of a record with no usable lead: no beats, triage ``unreadable``."""
+    verdict = triage(
+        leads=names,
+        lead_measures=(),
+        intervals=None,
+        rhythm=None,
+        rhythm_findings=(),
+        quality=quality,
+        model_input=None,
+        age_years=age_years,
+        sex=sex,
+        model=None,
+    )
+    return Analysis(
+        fs,
+        names,
+        n_samples,
+        quality,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        (),
+        None,
         verdict,
         cfg,
     )
