@@ -55,7 +55,7 @@ def test_chaos_round_keeps_every_record_exactly_once(shared_data: Path) -> None:
     "and sqlite3.OperationalError kills the upload thread (reported for issue 4)",
 )
 def test_real_full_filesystem_loses_nothing(shared_data: Path) -> None:
-    r = run_suite("sqlite", n_records=16, seconds=3, cut_s=3, seed=5, drain_s=30,
+    r = run_suite("sqlite", n_records=12, seconds=3, cut_s=3, seed=5, drain_s=8,
                   real_disk_full=True)
     c = r["checks"]
     if c["tiny_outbox"].startswith("300 kB"):
