@@ -561,7 +561,7 @@ def run_suite(backend: str, *, n_records: int, seconds: float, cut_s: float,
         if tiny_real:
             integrity_tiny = _integrity(tiny_dir / "outbox.sqlite") if (
                 tiny_dir / "outbox.sqlite").exists() else "absent"
-            subprocess.run(["umount", str(tiny_dir)], capture_output=True)
+            subprocess.run(["umount", "-l", str(tiny_dir)], capture_output=True)
         else:
             integrity_tiny = "n/a"
     integrity = {c.site: _integrity(c.outbox) for c in carts if c.site != "site-tiny"
