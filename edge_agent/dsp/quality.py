@@ -78,7 +78,7 @@ __all__ = [
     "messages_zh",
 ]
 
-QUALITY_VERSION = "quality-2026.11.1"  # provenance: bump when outputs change
+QUALITY_VERSION = "quality-2026.11.2"  # provenance: bump when outputs change
 
 
 @dataclass(frozen=True, slots=True)

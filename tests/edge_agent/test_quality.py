@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from edge_agent.analysis import Analysis
 from edge_agent.dsp.quality import (
     FEATURE_NAMES,
     MESSAGES_ZH,
+    BeatQualityConfig,
     QualityConfig,
     assess_quality,
     lead_quality_features,
@@ -204,3 +206,102 @@ def test_cinc2017_noisy_flagged_more_than_normal(shared_data: Path) -> None:
     noisy_rate, normal_rate = unreadable(noisy), unreadable(normal)
     assert noisy_rate >= 0.15, f"noisy unreadable rate {noisy_rate:.2f}"
     assert normal_rate <= 0.06, f"normal unreadable rate {normal_rate:.2f}"
+
+
+# --- beat-level stage (assess_beat_quality, run inside analyze) ---
+
+
+def _analyze_sample(sample_dir: Path, stem: str) -> Analysis:
+    from edge_agent.analysis import analyze
+    from edge_agent.io import read_record
+
+    rec = read_record(sample_dir / f"{stem}.hea")
+    return analyze(rec.signal, rec.fs, rec.leads)
+
+
+def test_noisy_cinc_record_is_unreadable_through_analyze(sample_dir: Path) -> None:
+    from edge_agent.io import read_record
+
+    rec = read_record(sample_dir / "A00022.hea")
+    raw = assess_quality(rec.signal, rec.fs, rec.leads)
+    assert raw.acceptable, (
+        "the raw-signal stage alone passes A00022 (the beat stage's case)"
+    )
+    res = _analyze_sample(sample_dir, "A00022")
+    doc = res.to_dict()
+    assert not res.quality.acceptable, f"A00022 quality {doc['quality']}"
+    assert doc["triage"]["priority"] == "unreadable", f"triage {doc['triage']}"
+    codes = [f["code"] for f in doc["triage"]["findings"]]
+    assert codes == ["NOISE"], f"findings {codes} (no TACHY/PVC on noise)"
+    lead = res.quality.leads[0]
+    assert QualityProblem.BEAT_NOISE in lead.problems, f"problems {lead.problems}"
+    assert any("too noisy to read beats" in m for m in lead.messages), f"{lead.messages}"
+    assert doc["rpeaks"] == [] and doc["heart_rate_bpm"] is None, f"{doc['rpeaks']}"
+    zh = messages_zh(res.quality)
+    assert zh and "无法识别心搏" in zh[-1], f"Chinese messages {zh}"
+
+
+@pytest.mark.parametrize("stem", ["00001_hr", "A0003", "mitdb119_60s"])
+def test_real_normal_af_and_pvc_records_stay_acceptable(
+    sample_dir: Path, stem: str
+) -> None:
+    res = _analyze_sample(sample_dir, stem)
+    beat_noise = [
+        q.lead for q in res.quality.leads if QualityProblem.BEAT_NOISE in q.problems
+    ]
+    assert res.quality.acceptable, f"{stem}: {res.to_dict()['quality']}"
+    assert not beat_noise, f"{stem}: beat stage rejected {beat_noise}"
+    assert res.to_dict()["triage"]["priority"] != "unreadable", f"{stem}: unreadable"
+    assert res.rpeaks.size >= 5, f"{stem}: {res.rpeaks.size} R peaks"
+
+
+def test_pure_noise_with_spikes_is_unreadable() -> None:
+    from scipy.signal import butter, sosfiltfilt
+
+    from edge_agent.analysis import analyze
+
+    rng = np.random.default_rng(3)
+    sos = butter(2, [0.5, 15.0], btype="band", fs=FS, output="sos")
+    x = sosfiltfilt(sos, rng.normal(0.0, 1.0, 5000))
+    x = 0.3 * x / np.std(x)
+    for i in rng.choice(np.arange(200, 4800), 5, replace=False):
+        x[i : i + 10] += 1.5 * np.hanning(10)
+    sig = x[None, :]
+    assert assess_quality(sig, FS, ["II"]).acceptable, "raw stage passes band-limited noise"
+    res = analyze(sig, FS, ["II"])
+    doc = res.to_dict()
+    assert doc["triage"]["priority"] == "unreadable", f"triage {doc['triage']}"
+    assert res.quality.leads[0].problems == (QualityProblem.BEAT_NOISE,), (
+        f"{doc['quality']}"
+    )
+
+
+def test_beat_stage_keeps_clean_leads_and_rejected_ones(
+    clean12: NDArray[np.float64],
+) -> None:
+    from edge_agent.dsp.beats import classify_beats
+    from edge_agent.dsp.filters import FilterProfile, preprocess
+    from edge_agent.dsp.quality import assess_beat_quality, beat_quality_features
+    from edge_agent.dsp.rpeaks import detect_rpeaks
+
+    x = _inject(clean12, 4, "flat")
+    raw = assess_quality(x, FS, LEADS)
+    y = preprocess(x, FS, FilterProfile.DIAGNOSTIC, mains_hz=50.0)
+    r = detect_rpeaks(x, FS, usable=raw.usable)
+    beats = classify_beats(y, r, FS, usable=raw.usable)
+    out = assess_beat_quality(y, FS, LEADS, r, beats, raw)
+    assert out is raw, "nothing to downgrade on clean leads: the same report comes back"
+    feats = beat_quality_features(y[raw.usable], FS, r)
+    assert feats[:, 0].min() > 0.95, f"template correlation {feats[:, 0]}"
+    assert feats[:, 2].min() > 0.9, f"bSQI {feats[:, 2]}"
+    assert feats[:, 3].min() > 5.0, f"kurtosis {feats[:, 3]}"
+    with pytest.raises(InvalidSignalError, match="disagree"):
+        assess_beat_quality(y[:3], FS, LEADS, r, beats, raw)
+    with pytest.raises(InvalidSignalError, match="votes_reject"):
+        BeatQualityConfig(votes_reject=0)
+
+
+def test_beat_noise_has_english_and_chinese_messages() -> None:
+    from edge_agent.dsp.quality import MESSAGES_EN
+
+    assert set(MESSAGES_EN) == set(MESSAGES_ZH) == set(QualityProblem), "message tables"
