@@ -365,7 +365,8 @@ def median_beat(
     aligned = labels != str(BeatClass.VENTRICULAR)
     lags = np.zeros(r.size, dtype=np.int64)
     mask = _lead_mask(usable, x.shape[0])
-    lags[aligned] = _align(x[mask] if mask.any() else x, r[aligned], use[aligned], fs)
+    xa = x[mask] if mask.any() and not mask.all() else x  # no copy when all usable
+    lags[aligned] = _align(xa, r[aligned], use[aligned], fs)
     rr = float(median(np.diff(r))) if r.size >= 2 else 0.0
     pre, post = _window(rr, fs)
     centers = r + lags
@@ -376,7 +377,9 @@ def median_beat(
     idx = np.clip(np.arange(-pre, post + 1)[:, None] + centers[use][None, :], 0, n - 1)
     srt = np.sort(np.take(x, idx, axis=1), axis=-1)
     k = srt.shape[-1]
-    waveform = srt[..., k // 2] if k % 2 else 0.5 * (srt[..., k // 2 - 1] + srt[..., k // 2])
+    waveform = srt[..., k // 2]
+    if k % 2 == 0:
+        waveform = 0.5 * (srt[..., k // 2 - 1] + waveform)
     return MedianBeat(
         waveform=np.ascontiguousarray(waveform),
         r_index=pre,

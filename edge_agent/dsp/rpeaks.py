@@ -514,7 +514,8 @@ def _select_leads(
                 expected=f"bool array of shape ({x.shape[0]},)",
                 got=f"{mask.dtype} array of shape {mask.shape}",
             )
-        x = x[mask]
+        if not mask.all():  # all usable: no copy
+            x = x[mask]
     return x
 
 
