@@ -17,13 +17,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The whole network (README "Run the whole network"): central reader + reading page, a
-# hospital alert desk, three township carts submitting sample_records/. No sample record is
-# triaged STEMI by the current rules, so a PTB-DB STEMI record from ../shared/data is added
-# when that folder is present (otherwise no alert arrives). Ctrl-C stops everything.
-STEMI_DEMO := $(wildcard ../shared/data/ptbdb_10s/patient222_s0444_re.hea)
-
+# hospital alert desk, three township carts submitting sample_records/ (PTB patient 226 is
+# triaged critical STEMI by the model, so the STEMI alert arrives). Ctrl-C stops everything.
 run: $(STAMP)
-	$(BIN)/ecg-central network --records sample_records/ $(addprefix --records ,$(STEMI_DEMO))
+	$(BIN)/ecg-central network --records sample_records/
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
