@@ -210,12 +210,16 @@ def _filtfilt(
         ext = np.concatenate([head, x, tail], axis=-1)
     else:
         ext = x
-    y = _forward_backward(sos, zi, ext)
+    y = _forward_backward(sos, zi, ext, owned=pad > 0)
     return y[:, pad : y.shape[-1] - pad] if pad > 0 else y
 
 
 def sosfilt_rows(
-    sos: NDArray[np.float64], x: NDArray[np.float64], zi: NDArray[np.float64]
+    sos: NDArray[np.float64],
+    x: NDArray[np.float64],
+    zi: NDArray[np.float64],
+    *,
+    overwrite_x: bool = False,
 ) -> NDArray[np.float64]:
     """``scipy.signal.sosfilt(sos, x, axis=-1, zi=...)[0]`` for a 2-D ``x``, minus overhead.
 
@@ -224,9 +228,12 @@ def sosfilt_rows(
     sos : ndarray, shape (sections, 6)
         Second-order sections (float64).
     x : ndarray, shape (rows, samples)
-        Signals, filtered along the last axis (not modified).
+        Signals, filtered along the last axis (not modified unless ``overwrite_x``).
     zi : ndarray, shape (sections, 2)
         Step-response initial state; each row starts at ``zi * x[row, 0]``.
+    overwrite_x : bool
+        Filter ``x`` in place when it is a C-contiguous float64 array (a scratch array
+        the caller owns): saves one allocation and copy of the record.
 
     Returns
     -------
@@ -235,7 +242,8 @@ def sosfilt_rows(
         compiled kernel is called directly, skipping the argument validation and axis
         juggling that dominate the cost on short records (about 0.1 ms a call).
     """
-    y = np.array(x, dtype=np.float64, order="C")  # a copy: the kernel works in place
+    in_place = overwrite_x and x.dtype == np.float64 and x.flags.c_contiguous
+    y = x if in_place else np.array(x, dtype=np.float64, order="C")  # kernel is in place
     z = np.ascontiguousarray(zi[None, :, :] * y[:, None, :1])  # (rows, sections, 2)
     if _sosfilt_kernel is None:  # pragma: no cover
         out: NDArray[np.float64] = sps.sosfilt(sos, y, axis=-1, zi=np.moveaxis(z, 0, 1))[0]
@@ -245,10 +253,17 @@ def sosfilt_rows(
 
 
 def _forward_backward(
-    sos: NDArray[np.float64], zi: NDArray[np.float64], ext: NDArray[np.float64]
+    sos: NDArray[np.float64],
+    zi: NDArray[np.float64],
+    ext: NDArray[np.float64],
+    *,
+    owned: bool = False,
 ) -> NDArray[np.float64]:
-    """Run ``sos`` forward then backward over an already padded (leads, n) array."""
-    fwd = sosfilt_rows(sos, ext, zi)
+    """Run ``sos`` forward then backward over an already padded (leads, n) array.
+
+    ``owned``: ``ext`` is a scratch array of the caller, overwritten by the forward pass.
+    """
+    fwd = sosfilt_rows(sos, ext, zi, overwrite_x=owned)
     out = sosfilt_rows(sos, fwd[:, ::-1], zi)
     return out[:, ::-1]
 
@@ -273,7 +288,7 @@ def estimate_baseline(
     blocks = _block_means(x, q)
     pad = int(round(min(_PAD_S, max(2.0, 1.0 / cutoff_hz)) * fs / q))
     ext = np.pad(blocks, ((0, 0), (pad, pad)), mode="symmetric")
-    base = _forward_backward(sos, zi, ext)[:, pad : pad + blocks.shape[1]]
+    base = _forward_backward(sos, zi, ext, owned=True)[:, pad : pad + blocks.shape[1]]
     return _upsample_linear(base, q, x.shape[1])
 
 

@@ -260,7 +260,7 @@ def _filtfilt(
     left = 2.0 * x[:, :1] - x[:, pad:0:-1]
     right = 2.0 * x[:, -1:] - x[:, -2 : -pad - 2 : -1]
     ext = np.concatenate((left, x, right), axis=-1)
-    y = sosfilt_rows(sos, ext, zi)
+    y = sosfilt_rows(sos, ext, zi, overwrite_x=True)  # ext is our scratch copy
     y = sosfilt_rows(sos, y[:, ::-1], zi)
     out: NDArray[np.float64] = np.ascontiguousarray(y[:, ::-1][:, pad:-pad])
     return out
