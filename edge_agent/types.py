@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from enum import StrEnum
 
 __all__ = [
@@ -54,6 +55,7 @@ _ALIASES: dict[str, str] = {
 _V_RE = re.compile(r"^(?:lead\s*)?(?:mod)?v([1-6])$")
 
 
+@lru_cache(maxsize=256)
 def normalize_lead_name(name: str) -> str:
     """Return the canonical spelling of a lead name.
 
