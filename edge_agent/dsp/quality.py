@@ -487,10 +487,10 @@ def beat_quality_features(
     pre, post = max(1, round(0.4 * rr)), max(2, round(0.6 * rr))
     inside = rz[(rz - pre >= 0) & (rz + post < n)]
     if inside.size >= 2:
-        seg = z[:, inside[:, None] + np.arange(-pre, post)]  # (leads, beats, w)
+        seg = np.take(z, inside[:, None] + np.arange(-pre, post), axis=1)  # (l, b, w)
         seg -= seg.mean(axis=2, keepdims=True)
         tmpl = seg.mean(axis=1)
-        num = np.einsum("lbw,lw->lb", seg, tmpl)
+        num = np.matmul(seg, tmpl[:, :, None])[:, :, 0]
         den = np.sqrt(
             np.einsum("lbw,lbw->lb", seg, seg) * np.einsum("lw,lw->l", tmpl, tmpl)[:, None]
         )
