@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 import zlib
@@ -398,12 +399,24 @@ class UploadWorker:
 
     def run(self, stop: threading.Event) -> None:
         """Upload until ``stop`` is set."""
+        errors = 0
         while not stop.is_set():
             try:
                 self.step(stop)
-            except EdgeAgentError:
-                logger.exception("upload worker error; retrying")
-                stop.wait(self.config.backoff_initial_s)
+                if errors:
+                    logger.warning("upload worker recovered after %d errors", errors)
+                errors = 0
+            except (EdgeAgentError, sqlite3.Error, OSError) as exc:
+                # A full disk (SQLITE_FULL, ENOSPC) or a locked/broken database must not
+                # kill the upload thread: log it, back off, keep going.
+                errors += 1
+                logger.exception("upload worker error #%d; retrying", errors)
+                try:
+                    self.outbox.set_link(LinkState.DOWN, error=f"outbox: {exc}")
+                except (sqlite3.Error, OSError):
+                    pass  # the disk may be full: the log line above is the alarm
+                stop.wait(backoff_delay(errors, base_s=self.config.backoff_initial_s,
+                                        cap_s=self.config.backoff_max_s, rng=self.rng))
 
     def drain(
         self,
@@ -496,11 +509,36 @@ class FolderWatcher:
     folder: Path
     outbox: Outbox
     settle_s: float = 1.0
+    full_backoff_s: float = 0.5
+    full_backoff_max_s: float = 4.0
     _pending: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _full_streak: int = 0
+    _hold_until: float = 0.0
+
+    def outbox_full(self, now: float | None = None) -> float:
+        """Note a full-outbox refusal; scans pause for a growing delay, which is returned.
+
+        Files refused because the outbox (or its disk) was full are not re-read and
+        re-analysed on every scan: the delay doubles from ``full_backoff_s`` up to
+        ``full_backoff_max_s`` until a record is taken in again (:meth:`taken_in`).
+        """
+        now = time.monotonic() if now is None else now
+        self._full_streak += 1
+        delay = min(self.full_backoff_s * 2.0 ** (self._full_streak - 1),
+                    self.full_backoff_max_s)
+        self._hold_until = now + delay
+        return delay
+
+    def taken_in(self) -> None:
+        """Note a record taken in: the full-outbox backoff ends."""
+        self._full_streak = 0
+        self._hold_until = 0.0
 
     def scan(self, now: float | None = None) -> list[tuple[Path, str]]:
-        """Records ready to read now, each with its signature."""
+        """Records ready to read now, each with its signature (none while backing off)."""
         now = time.monotonic() if now is None else now
+        if now < self._hold_until:
+            return []
         from edge_agent.io import iter_record_paths
 
         ready: list[tuple[Path, str]] = []

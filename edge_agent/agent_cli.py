@@ -40,7 +40,7 @@ from edge_agent.agent import (
     open_uplink,
 )
 from edge_agent.config import EdgeConfig, load_config
-from edge_agent.errors import EdgeAgentError, OutboxFullError
+from edge_agent.errors import EdgeAgentError, OutboxError, OutboxFullError
 from edge_agent.outbox import Outbox, OutboxStatus, RecordState
 
 __all__ = [
@@ -352,15 +352,29 @@ def _take_in(watcher: FolderWatcher, outbox: Outbox, analyzer: Analyzer,
             acc = accept_file(path, outbox, analyzer, site_id=config.site_id,
                               device_id=config.device_id)
         except OutboxFullError as exc:
-            print(f"ecg-edge: error: {exc}", file=sys.stderr)
+            # Includes DiskFullError: transient, the file is retried after a backoff.
+            delay = watcher.outbox_full()
+            print(f"ecg-edge: error: {exc} (retrying in {delay:.1f} s)", file=sys.stderr)
             return
         except EdgeAgentError as exc:
             if exc.path is None:
                 exc.path = str(path)
             print(f"ecg-edge: error: {exc}", file=sys.stderr)
-            outbox.mark_file(str(path), sig, record_id=None, error=str(exc))
+            try:
+                outbox.mark_file(str(path), sig, record_id=None, error=str(exc))
+            except OutboxError as mark_exc:
+                print(f"ecg-edge: error: {mark_exc}", file=sys.stderr)
+                watcher.outbox_full()
+                return
             continue
-        outbox.mark_file(str(path), sig, record_id=acc.record_id, error=None)
+        watcher.taken_in()
+        try:
+            outbox.mark_file(str(path), sig, record_id=acc.record_id, error=None)
+        except OutboxError as exc:
+            # The record is stored; only the "seen" note is missing, so the file is read
+            # again later and answered from the outbox as a duplicate.
+            print(f"ecg-edge: error: {exc}", file=sys.stderr)
+            watcher.outbox_full()
         _print_receipt(acc, sys.stdout)
 
 

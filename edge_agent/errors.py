@@ -9,6 +9,7 @@ Hierarchy::
     ├── ModelLoadError(RuntimeError)        an ONNX model missing or not matching its card
     ├── OutboxError(RuntimeError)           the durable outbox cannot take a record
     │   └── OutboxFullError                 the outbox reached its disk limit
+    │       └── DiskFullError               its filesystem is full (ENOSPC, SQLITE_FULL)
     └── UplinkError(ConnectionError)        the central reader could not be reached
 
 Every error carries structured context (``path``, ``lead``, ``expected``, ``got``) and
@@ -18,6 +19,7 @@ renders it in ``str()`` so that a cart operator or a log line names the problem 
 from __future__ import annotations
 
 __all__ = [
+    "DiskFullError",
     "EdgeAgentError",
     "InvalidSignalError",
     "ModelLoadError",
@@ -88,6 +90,13 @@ class OutboxError(EdgeAgentError, RuntimeError):
 
 class OutboxFullError(OutboxError):
     """The outbox reached its configured disk limit."""
+
+
+class DiskFullError(OutboxFullError):
+    """The outbox's filesystem is full (ENOSPC, SQLite "database or disk is full").
+
+    Transient like :class:`OutboxFullError`: nothing was stored, retry once space is freed.
+    """
 
 
 class UplinkError(EdgeAgentError, ConnectionError):

@@ -19,6 +19,7 @@ do not block the writer, and every write is one short ``BEGIN IMMEDIATE`` transa
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sqlite3
@@ -33,7 +34,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from edge_agent.errors import OutboxError, OutboxFullError
+from edge_agent.errors import DiskFullError, OutboxError, OutboxFullError
 from edge_agent.types import Priority
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "RecordState",
     "StoredReport",
     "StoredRecord",
+    "is_disk_full",
 ]
 
 logger = logging.getLogger(__name__)
@@ -360,9 +362,25 @@ class Outbox:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLITE_FULL (and some I/O errors) roll the transaction back already; a
+                # second ROLLBACK would raise and hide the real error.
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        logger.exception("rollback failed (%s)", self.path)
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                # A failed COMMIT (SQLITE_FULL, SQLITE_IOERR) may leave the transaction
+                # open; end it so the next BEGIN IMMEDIATE does not fail forever.
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        logger.exception("rollback failed (%s)", self.path)
+                raise
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -463,8 +481,12 @@ class Outbox:
                         RecordState.PENDING.value, now, order_time, now,
                     ),
                 )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             msg = f"cannot store the record: {exc}"
+            if is_disk_full(exc):
+                logger.error("outbox disk FULL, refusing a new record (%s): %s",
+                             self.path, exc)
+                raise DiskFullError(msg, path=str(self.path)) from exc
             raise OutboxError(msg, path=str(self.path)) from exc
         return EnqueueResult(record_id, False, RecordState.PENDING)
 
@@ -675,16 +697,30 @@ class Outbox:
     def mark_file(
         self, path: str, signature: str, *, record_id: str | None, error: str | None
     ) -> None:
-        """Remember that ``path`` (at ``signature``) was queued or refused."""
+        """Remember that ``path`` (at ``signature``) was queued or refused.
+
+        Raises
+        ------
+        DiskFullError
+            The filesystem is full (nothing was remembered).
+        OutboxError
+            The database cannot be written.
+        """
         now = float(self._clock())
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO seen_files (path, signature, record_id, error, seen_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
-                " signature = excluded.signature, record_id = excluded.record_id,"
-                " error = excluded.error, seen_at = excluded.seen_at",
-                (path, signature, record_id, error, now),
-            )
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO seen_files (path, signature, record_id, error, seen_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
+                    " signature = excluded.signature, record_id = excluded.record_id,"
+                    " error = excluded.error, seen_at = excluded.seen_at",
+                    (path, signature, record_id, error, now),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            msg = f"cannot remember the watched file {path}: {exc}"
+            if is_disk_full(exc):
+                raise DiskFullError(msg, path=str(self.path)) from exc
+            raise OutboxError(msg, path=str(self.path)) from exc
 
     def link(self) -> LinkStatus:
         """The persisted link state."""
@@ -792,6 +828,16 @@ _COLS = (
     " acquired_at, patient_id, age_years, sex, state, attempts, next_attempt_at,"
     " last_error, created_at, sent_at"
 )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` says the filesystem is full (SQLITE_FULL, ENOSPC or EDQUOT)."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
+            return True
+        return "database or disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _record_from_row(r: Sequence[Any]) -> StoredRecord:

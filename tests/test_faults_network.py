@@ -48,12 +48,6 @@ def test_chaos_round_keeps_every_record_exactly_once(shared_data: Path) -> None:
 
 
 @pytest.mark.shared_data
-@pytest.mark.xfail(
-    strict=True,
-    reason="edge agent on a real full filesystem (ENOSPC): enqueue raises a generic "
-    "EdgeAgentError, so ecg-edge watch marks the file as refused and never retries it, "
-    "and sqlite3.OperationalError kills the upload thread (reported for issue 4)",
-)
 def test_real_full_filesystem_loses_nothing(shared_data: Path) -> None:
     r = run_suite("sqlite", n_records=12, seconds=3, cut_s=3, seed=5, drain_s=8,
                   real_disk_full=True)
