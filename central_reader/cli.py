@@ -375,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"reading deadline of {tier} records, seconds",
         )
     serve.set_defaults(func=_serve)
-    from central_reader.alerts.cli import add_serve_args, register as register_alerts
+    from central_reader.alerts.cli import add_serve_args
+    from central_reader.alerts.cli import register as register_alerts
 
     add_serve_args(serve)  # issue 6: --alerts-config and ladder overrides
     register_alerts(sub, db)  # issue 6: ecg-central alerts watch|report|show

@@ -73,7 +73,7 @@ class InvalidSignalError(EdgeAgentError, ValueError):
 
 
 class RecordFormatError(EdgeAgentError, ValueError):
-    """A file cannot be read as an ECG record (truncated, inconsistent header, bad XML...)."""
+    """A file cannot be read as an ECG record (truncated, bad header, bad XML...)."""
 
 
 class UnsupportedFormatError(RecordFormatError):

@@ -54,7 +54,9 @@ def check_signal(
         )
     if x.ndim != 2:
         raise InvalidSignalError(
-            "signal has the wrong shape", expected="2-D (leads, samples)", got=f"shape {x.shape}"
+            "signal has the wrong shape",
+            expected="2-D (leads, samples)",
+            got=f"shape {x.shape}",
         )
     n_leads, n_samples = x.shape
     if not 1 <= n_leads <= MAX_LEADS:
@@ -70,7 +72,8 @@ def check_signal(
     if n_samples < min_duration_s * fs:
         raise InvalidSignalError(
             "record too short",
-            expected=f">= {min_duration_s:g} s ({int(np.ceil(min_duration_s * fs))} samples)",
+            expected=f">= {min_duration_s:g} s ("
+            f"{int(np.ceil(min_duration_s * fs))} samples)",
             got=f"{n_samples} samples",
         )
     finite = np.isfinite(x)

@@ -110,7 +110,7 @@ class MedianBeat:
 
 @dataclass(frozen=True, slots=True)
 class Fiducials:
-    """Global fiducials on the median beat, as sample indices into ``MedianBeat.waveform``."""
+    """Global fiducials on the median beat: sample indices into ``MedianBeat.waveform``."""
 
     p_on: int | None
     p_off: int | None
