@@ -419,10 +419,7 @@ class ReadingService:
             report_id=str(uuid.uuid4()),
             now=self.now(),
         )
-        self._notify_reports()
-        for listener in self._report_listeners:
-            self._call_listener(listener, report)
-        return report
+        return self._published(report)
 
     def amend(
         self,
@@ -452,12 +449,16 @@ class ReadingService:
             report_id=str(uuid.uuid4()),
             now=self.now(),
         )
+        return self._published(report)
+
+    # -- reports stream ------------------------------------------------------------------
+
+    def _published(self, report: Report) -> Report:
+        """Wake report streams and run the report listeners for a newly signed version."""
         self._notify_reports()
         for listener in self._report_listeners:
             self._call_listener(listener, report)
         return report
-
-    # -- reports stream ------------------------------------------------------------------
 
     def _notify_reports(self) -> None:
         with self._reports_changed:

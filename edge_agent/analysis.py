@@ -100,6 +100,7 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; the uplink, the central reader and scripts rely on the keys."""
+        triage_doc = self.triage.to_dict()
         return {
             "fs_hz": float(self.fs_hz),
             "leads": list(self.leads),
@@ -128,8 +129,8 @@ class Analysis:
                     for q in self.quality.leads
                 },
             },
-            "triage": self.triage.to_dict(),
-            "provenance": _provenance(self.config, self.triage),
+            "triage": triage_doc,
+            "provenance": _provenance(self.config, triage_doc),
         }
 
 
@@ -366,8 +367,7 @@ def _rhythm_to_dict(rhythm: RhythmFeatures | None) -> dict[str, Any] | None:
     }
 
 
-def _provenance(cfg: AnalysisConfig, verdict: Triage) -> dict[str, Any]:
-    triage_doc = verdict.to_dict()
+def _provenance(cfg: AnalysisConfig, triage_doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "edge_agent": __version__,
         "algorithms": {
