@@ -123,3 +123,15 @@ def test_contract_violations_raise_clear_errors() -> None:
     x[1, 7] = np.nan
     with pytest.raises(InvalidSignalError, match="lead V1"):
         analyze(x, 500.0, ["II", "V1"])
+
+
+def test_public_entry_point_is_edge_agent_analyze(sample_dir: Path) -> None:
+    """The issue's contract: ``edge_agent.analyze(signal, fs, leads)`` from the package itself."""
+    import edge_agent
+
+    rec = read_record(sample_dir / "00001_hr.hea")
+    doc = edge_agent.analyze(rec.signal, rec.fs, rec.leads).to_dict()
+    assert edge_agent.analyze is analyze
+    assert REQUIRED_KEYS <= doc.keys()
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = edge_agent.nope  # type: ignore[attr-defined]
