@@ -126,7 +126,7 @@ def test_contract_violations_raise_clear_errors() -> None:
 
 
 def test_public_entry_point_is_edge_agent_analyze(sample_dir: Path) -> None:
-    """The issue's contract: ``edge_agent.analyze(signal, fs, leads)`` from the package itself."""
+    """The contract: ``edge_agent.analyze(signal, fs, leads)`` from the package itself."""
     import edge_agent
 
     rec = read_record(sample_dir / "00001_hr.hea")
