@@ -1,9 +1,9 @@
 """Alert storage on the central's own database (migration 0003, both dialects).
 
-Runs its SQL through the reading store's transactions (``SqlStore._tx``), so alerts live in
-the same SQLite file / PostgreSQL schema as the records they point at. Every state change
-appends a row to ``alert_events`` in the same transaction; the event ``seq`` is the
-stream cursor of the Alerts service.
+Runs its SQL through the reading store's transactions (``SqlStore.transaction``), so
+alerts live in the same SQLite file / PostgreSQL schema as the records they point at.
+Every state change appends a row to ``alert_events`` in the same transaction; the event
+``seq`` is the stream cursor of the Alerts service.
 
 PostgreSQL specifics: every alert write first takes a transaction-scoped advisory lock, so
 event ``seq`` values become visible in commit order (a subscriber that has read up to
@@ -248,7 +248,7 @@ class AlertStore:
 
         Returns the stored alert and whether this call created it.
         """
-        with self.store._tx(write=True) as tx:
+        with self.store.transaction(write=True) as tx:
             self._begin_write(tx)
             created = (
                 tx.execute(
@@ -290,7 +290,7 @@ class AlertStore:
 
     def mark_sent(self, alert_id: str, hospital_id: str, now: datetime) -> bool:
         """Record the first time an alert went out on a hospital's stream."""
-        with self.store._tx(write=True) as tx:
+        with self.store.transaction(write=True) as tx:
             self._begin_write(tx)
             seen = tx.one(
                 "SELECT 1 AS x FROM alert_events WHERE alert_id = ? AND kind = ?"
@@ -309,7 +309,7 @@ class AlertStore:
 
     def confirm_delivery(self, alert_id: str, hospital_id: str, now: datetime) -> bool:
         """A desk displayed the alert; True the first time for this hospital."""
-        with self.store._tx(write=True) as tx:
+        with self.store.transaction(write=True) as tx:
             self._begin_write(tx)
             first = (
                 tx.execute(
@@ -334,7 +334,7 @@ class AlertStore:
         self, alert_id: str, hospital_id: str, who: str, now: datetime
     ) -> tuple[Alert, bool]:
         """Record the first acknowledgement (later ones change nothing)."""
-        with self.store._tx(write=True) as tx:
+        with self.store.transaction(write=True) as tx:
             self._begin_write(tx)
             first = (
                 tx.execute(
@@ -366,7 +366,7 @@ class AlertStore:
             if reading is AlertReading.CONFIRMED
             else AlertEventKind.CANCELLED
         )
-        with self.store._tx(write=True) as tx:
+        with self.store.transaction(write=True) as tx:
             self._begin_write(tx)
             row = tx.one(
                 "SELECT alert_id, hospital_id FROM alerts WHERE record_id = ?"
@@ -398,7 +398,7 @@ class AlertStore:
         now_us = to_us(now)
         resend_before = now_us - int(resend_after_s * 1e6)
         escalate_before = now_us - int(escalate_after_s * 1e6)
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             due = tx.all(
                 "SELECT alert_id, escalation_level, hospital_id, backup_hospital_id"
                 " FROM alerts WHERE acked_at IS NULL AND reading <> 'cancelled'"
@@ -409,7 +409,7 @@ class AlertStore:
         if not due:
             return []
         steps: list[tuple[str, AlertEventKind]] = []
-        with self.store._tx(write=True) as tx:
+        with self.store.transaction(write=True) as tx:
             self._begin_write(tx)
             for row in due:
                 level = int(row["escalation_level"])
@@ -443,22 +443,22 @@ class AlertStore:
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, alert_id: str) -> Alert | None:
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             return self._load(tx, alert_id)
 
     def for_record(self, record_id: str) -> Alert | None:
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             row = tx.one(f"{_ALERT_SELECT} WHERE a.record_id = ?", (record_id,))
         return None if row is None else _alert_from_row(row)
 
     def max_seq(self) -> int:
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             row = tx.one("SELECT COALESCE(MAX(seq), 0) AS m FROM alert_events")
         return 0 if row is None else int(row["m"])
 
     def open_for(self, hospital_id: str) -> list[Alert]:
         """Unacknowledged alerts a hospital sees, oldest first."""
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             rows = tx.all(
                 f"{_ALERT_SELECT} WHERE a.acked_at IS NULL AND {_VISIBLE}"
                 " ORDER BY a.raised_at, a.alert_id",
@@ -474,7 +474,7 @@ class AlertStore:
         The cursor moves past events of other hospitals too (the query scans by ``seq``).
         """
         kinds = ", ".join(f"'{k.value}'" for k in STREAMED_KINDS)
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             rows = tx.all(
                 "SELECT seq, alert_id, at, kind, hospital_id, actor, detail"
                 f" FROM alert_events WHERE seq > ? AND kind IN ({kinds})"
@@ -509,7 +509,7 @@ class AlertStore:
         if not alert_ids:
             return set()
         marks = ", ".join("?" for _ in alert_ids)
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             rows = tx.all(
                 "SELECT alert_id FROM alert_deliveries WHERE hospital_id = ?"
                 f" AND alert_id IN ({marks})",
@@ -518,7 +518,7 @@ class AlertStore:
         return {str(r["alert_id"]) for r in rows}
 
     def waveform(self, record_id: str) -> StoredWaveform | None:
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             row = tx.one(
                 "SELECT fs_hz, leads, n_samples, gain, compressed, samples FROM waveforms"
                 " WHERE record_id = ?",
@@ -549,7 +549,7 @@ class AlertStore:
         clauses += [f"r.priority = '{p.value}'" for p in priorities if p not in urgent]
         if not clauses:
             return []
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             rows = tx.all(
                 "SELECT r.record_id, r.site_id, r.county_id, r.priority, r.findings_json,"
                 " r.patient_id, r.acquired_at, r.received_at FROM records r"
@@ -577,7 +577,7 @@ class AlertStore:
         Returns ``(record_id, report_id, signed_by, findings, signed_at)`` of the latest
         version.
         """
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             rows = tx.all(
                 "SELECT p.record_id, p.report_id, p.signed_by, p.findings_json, p.signed_at"
                 " FROM alerts a JOIN reports p ON p.record_id = a.record_id"
@@ -601,7 +601,7 @@ class AlertStore:
         where = ""
         if since is not None:
             where, params = " WHERE a.raised_at >= ?", (to_us(since),)
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             rows = tx.all(
                 f"{_ALERT_SELECT}{where} ORDER BY a.raised_at, a.alert_id", params
             )
@@ -609,7 +609,7 @@ class AlertStore:
 
     def events(self, alert_id: str) -> list[AlertEventRow]:
         """An alert's recorded steps, oldest first."""
-        with self.store._tx(write=False) as tx:
+        with self.store.transaction(write=False) as tx:
             rows = tx.all(
                 "SELECT seq, alert_id, at, kind, hospital_id, actor, detail"
                 " FROM alert_events WHERE alert_id = ? ORDER BY seq",

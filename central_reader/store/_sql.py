@@ -88,6 +88,11 @@ class SqlStore(SqlDirectory, ReadingStore):
     def _tx(self, *, write: bool) -> AbstractContextManager[Tx]:
         """A transaction: commit on normal exit, roll back on an exception."""
 
+    def transaction(self, *, write: bool) -> AbstractContextManager[Tx]:
+        """A transaction on the store's database, for components that keep their own tables
+        in it (the alert store): commit on normal exit, roll back on an exception."""
+        return self._tx(write=write)
+
     @abstractmethod
     def _claim_next_id(self, tx: Tx, county_id: str, now_us: int) -> str | None:
         """Lock and return the first unclaimed record of the county, in queue order."""
