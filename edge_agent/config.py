@@ -33,15 +33,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "ConfigError", "EdgeConfig", "default_outbox_path", "load_config"]
 
 ENV_PREFIX = "ECG_EDGE_"
-
-
-class ConfigError(EdgeAgentError, ValueError):
-    """A configuration value is missing, unknown or of the wrong type."""
 
 
 def default_outbox_path(environ: Mapping[str, str]) -> Path:

@@ -19,6 +19,7 @@ renders it in ``str()`` so that a cart operator or a log line names the problem 
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "DiskFullError",
     "EdgeAgentError",
     "InvalidSignalError",
@@ -97,6 +98,10 @@ class DiskFullError(OutboxFullError):
 
     Transient like :class:`OutboxFullError`: nothing was stored, retry once space is freed.
     """
+
+
+class ConfigError(EdgeAgentError, ValueError):
+    """A configuration value is missing, unknown or of the wrong type."""
 
 
 class UplinkError(EdgeAgentError, ConnectionError):
