@@ -40,7 +40,7 @@ from edge_agent.agent import (
     open_uplink,
 )
 from edge_agent.config import EdgeConfig, load_config
-from edge_agent.errors import EdgeAgentError, OutboxError, OutboxFullError
+from edge_agent.errors import DiskFullError, EdgeAgentError, OutboxError, OutboxFullError
 from edge_agent.outbox import Outbox, OutboxStatus, RecordState
 
 __all__ = [
@@ -326,14 +326,15 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         for t in threads:
             t.start()
         watcher = FolderWatcher(args.folder, outbox, settle_s=config.watch_settle_s)
+        watcher.reset_waiting_note()
         print(f"ecg-edge: watching {args.folder} -> {config.server} (site"
               f" {config.site_id})", file=sys.stderr)
         try:
             while not stop.is_set():
                 _take_in(watcher, outbox, analyzer, config)
-                if args.exit_when_idle and not watcher._pending and not (
-                    outbox.count(RecordState.PENDING)
-                ):
+                idle = not (watcher._pending or watcher.waiting
+                            or outbox.count(RecordState.PENDING))
+                if args.exit_when_idle and idle:
                     break
                 stop.wait(config.watch_interval_s)
         finally:
@@ -347,14 +348,19 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 
 def _take_in(watcher: FolderWatcher, outbox: Outbox, analyzer: Analyzer,
              config: EdgeConfig) -> None:
-    for path, sig in watcher.scan():
+    ready = watcher.scan()
+    for i, (path, sig) in enumerate(ready):
         try:
             acc = accept_file(path, outbox, analyzer, site_id=config.site_id,
                               device_id=config.device_id)
         except OutboxFullError as exc:
-            # Includes DiskFullError: transient, the file is retried after a backoff.
-            delay = watcher.outbox_full()
-            print(f"ecg-edge: error: {exc} (retrying in {delay:.1f} s)", file=sys.stderr)
+            # Includes DiskFullError: transient. This file and the rest of the scan wait
+            # and are retried as soon as uploads free the space (or after the backoff).
+            need = 0 if isinstance(exc, DiskFullError) else outbox.last_refused_bytes
+            delay = watcher.outbox_full(refused=ready[i:], need_bytes=need)
+            print(f"ecg-edge: error: {exc}; {len(watcher.waiting)} files wait for space,"
+                  f" retried when uploads free it (at the latest in {delay:.1f} s)",
+                  file=sys.stderr)
             return
         except EdgeAgentError as exc:
             if exc.path is None:
@@ -364,17 +370,20 @@ def _take_in(watcher: FolderWatcher, outbox: Outbox, analyzer: Analyzer,
                 outbox.mark_file(str(path), sig, record_id=None, error=str(exc))
             except OutboxError as mark_exc:
                 print(f"ecg-edge: error: {mark_exc}", file=sys.stderr)
-                watcher.outbox_full()
+                watcher.outbox_full(refused=ready[i:])
                 return
+            watcher.taken_in(path)
             continue
-        watcher.taken_in()
+        watcher.taken_in(path)
         try:
             outbox.mark_file(str(path), sig, record_id=acc.record_id, error=None)
         except OutboxError as exc:
             # The record is stored; only the "seen" note is missing, so the file is read
             # again later and answered from the outbox as a duplicate.
             print(f"ecg-edge: error: {exc}", file=sys.stderr)
-            watcher.outbox_full()
+            watcher.outbox_full(refused=ready[i + 1:])
+            _print_receipt(acc, sys.stdout)
+            return
         _print_receipt(acc, sys.stdout)
 
 
@@ -418,6 +427,10 @@ def write_status(st: OutboxStatus, out: TextIO) -> None:
         out.write(f"         last error {st.link.last_error}"
                   f" ({_when(st.link.last_error_at)})\n")
     out.write(f"reports  {st.reports}\n")
+    if st.waiting_files:
+        out.write(f"WAITING  {st.waiting_files} files refused for lack of outbox space"
+                  f" since {_when(st.waiting_since)} (oldest {st.waiting_oldest}); they"
+                  " are taken in as uploads free space\n")
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

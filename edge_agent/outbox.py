@@ -11,7 +11,13 @@ commit) or ``failed`` (the central refused it for good, the reason kept). Upload
 is critical first, then oldest. Disk use is bounded: at ``alarm_fraction`` of
 ``max_bytes`` a warning is logged and shown by ``status``; at the limit
 :class:`~edge_agent.errors.OutboxFullError` refuses *new* records - an accepted record
-is never dropped.
+is never dropped. Records already acknowledged are history, and history never blocks a new
+ECG: before refusing, :meth:`Outbox.enqueue` reclaims the space of acknowledged records,
+oldest first - first their kept local analysis (and waveform, with
+``keep_sent_waveforms``), then, if that is not enough, the rows themselves (their content
+hash goes with them, so only that long-acknowledged content could be queued again). A
+record still pending or failed is never touched. What is waiting for space (files the
+folder watcher had to refuse) is persisted for ``status`` (:meth:`Outbox.set_waiting`).
 
 A second process (``ecg-edge status``) may open the same file concurrently: WAL readers
 do not block the writer, and every write is one short ``BEGIN IMMEDIATE`` transaction.
@@ -226,6 +232,9 @@ class OutboxStatus:
     alarm_fraction: float
     link: LinkStatus
     reports: int
+    waiting_files: int = 0
+    waiting_oldest: str | None = None
+    waiting_since: float | None = None
 
     @property
     def used_fraction(self) -> float:
@@ -261,6 +270,11 @@ class OutboxStatus:
                 "last_error_at": _iso(self.link.last_error_at),
             },
             "reports": self.reports,
+            "waiting_for_space": {
+                "files": self.waiting_files,
+                "oldest": self.waiting_oldest,
+                "since": _iso(self.waiting_since),
+            },
         }
 
 
@@ -296,8 +310,9 @@ class Outbox:
     alarm_fraction : float
         Share of ``max_bytes`` at which the alarm is raised (logged, shown by ``status``).
     keep_sent_waveforms : bool
-        Keep waveform bytes after the central's ack (default: drop them, keeping the
-        metadata, so the budget is spent only on records still to upload).
+        Keep waveform and analysis after the central's ack (default: drop them, keeping
+        the metadata, so the budget is spent on records still to upload; kept ones are
+        reclaimed, oldest first, when a new record needs the space).
     clock : callable
         Wall clock in seconds (injectable for tests).
     """
@@ -322,6 +337,8 @@ class Outbox:
         self._clock = clock
         self._lock = threading.RLock()
         self._alarm_logged = False
+        #: Bytes the last record refused for lack of budget needed (0: none refused).
+        self.last_refused_bytes = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -416,6 +433,82 @@ class Outbox:
                 total += p.stat().st_size
         return total
 
+    def reclaimable_bytes(self) -> int:
+        """About how many bytes acknowledged records' history could give back."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(LENGTH(analysis_json) + COALESCE(LENGTH(samples), 0)"
+                f" + {_ROW_BYTES}), 0) FROM records WHERE state = 'sent'"
+            ).fetchone()
+        return int(row[0])
+
+    def room_bytes(self) -> int:
+        """Bytes a new record may use now: free budget plus reclaimable history."""
+        return self.max_bytes - self.used_bytes() + self.reclaimable_bytes()
+
+    def ensure_room(self, incoming: int) -> None:
+        """Raise :class:`OutboxFullError` now when ``incoming`` bytes cannot fit.
+
+        A cheap check before the local analysis, so a file refused for lack of space is
+        not analysed again on every retry.
+        """
+        room = self.room_bytes()
+        if incoming > room:
+            self.last_refused_bytes = incoming
+            raise OutboxFullError(
+                "outbox is full: new records are refused until the queue drains",
+                path=str(self.path),
+                expected=f"<= {self.max_bytes} bytes",
+                got=f"{self.max_bytes - room} used by records not yet acknowledged"
+                    f" + {incoming} incoming",
+            )
+
+    def _reclaim(self, db: sqlite3.Connection, incoming: int) -> int:
+        """Free acknowledged records' space, oldest ack first, until ``incoming`` fits.
+
+        Step 1 drops their kept analysis (and waveform); step 2 deletes whole rows.
+        Returns how many records were touched. Runs inside the enqueue transaction.
+        """
+        touched = 0
+        need = self.used_bytes() + incoming - self.max_bytes
+        if need <= 0:
+            return 0
+        rows = db.execute(
+            "SELECT seq, LENGTH(analysis_json) + COALESCE(LENGTH(samples), 0)"
+            " FROM records WHERE state = 'sent'"
+            " AND (analysis_json != '' OR samples IS NOT NULL)"
+            " ORDER BY sent_at, seq"
+        ).fetchall()
+        for step in ("history", "rows"):
+            while need > 0:
+                if step == "history":
+                    batch, freed = [], 0
+                    while rows and freed < need + 8192:
+                        seq, size = rows.pop(0)
+                        batch.append(seq)
+                        freed += int(size)
+                    if not batch:
+                        break
+                    db.executemany(
+                        "UPDATE records SET analysis_json = '', samples = NULL"
+                        " WHERE seq = ?", [(q,) for q in batch])
+                else:
+                    seqs = [r[0] for r in db.execute(
+                        "SELECT seq FROM records WHERE state = 'sent'"
+                        " ORDER BY sent_at, seq LIMIT ?",
+                        (max(16, need // 1000 + 1),)).fetchall()]
+                    if not seqs:
+                        break
+                    batch = seqs
+                    db.executemany("DELETE FROM records WHERE seq = ?",
+                                   [(q,) for q in batch])
+                touched += len(batch)
+                need = self.used_bytes() + incoming - self.max_bytes
+        if touched:
+            logger.info("outbox: reclaimed the space of %d acknowledged records (%s)",
+                        touched, self.path)
+        return touched
+
     def _check_budget(self, incoming: int) -> None:
         used = self.used_bytes()
         if used + incoming > self.max_bytes:
@@ -423,6 +516,7 @@ class Outbox:
                 "outbox FULL: %d of %d bytes used, refusing a new record of ~%d bytes (%s)",
                 used, self.max_bytes, incoming, self.path,
             )
+            self.last_refused_bytes = incoming
             raise OutboxFullError(
                 "outbox is full: new records are refused until the queue drains",
                 path=str(self.path),
@@ -462,6 +556,7 @@ class Outbox:
                 ).fetchone()
                 if row is not None:
                     return EnqueueResult(row[0], True, RecordState(row[1]))
+                self._reclaim(db, incoming)
                 self._check_budget(incoming)
                 record_id = str(uuid.uuid4())
                 db.execute(
@@ -539,12 +634,15 @@ class Outbox:
         """Record the central's acks ``(record_id, duplicate)`` in one durable transaction.
 
         The link is marked up (last success now) in the same transaction, at no extra
-        fsync. Waveform bytes are dropped unless ``keep_sent_waveforms``.
+        fsync. The waveform and the local analysis (both at the central now) are dropped
+        unless ``keep_sent_waveforms``: an acknowledged record then costs ~1.5 kB
+        (metadata, content hash, indexes) instead of ~85 kB.
         """
         if not acks:
             return
         now = float(self._clock())
-        samples_sql = "" if self.keep_sent_waveforms else ", samples = NULL"
+        samples_sql = ("" if self.keep_sent_waveforms
+                       else ", samples = NULL, analysis_json = ''")
         with self._tx() as db:
             db.executemany(
                 "UPDATE records SET state = 'sent', sent_at = ?, last_error = NULL,"
@@ -722,6 +820,30 @@ class Outbox:
                 raise DiskFullError(msg, path=str(self.path)) from exc
             raise OutboxError(msg, path=str(self.path)) from exc
 
+    def set_waiting(self, paths: Sequence[str], since: float | None) -> None:
+        """Persist the files waiting for outbox space (oldest first), for ``status``.
+
+        Best effort: on a full disk the note itself may not fit; the watcher's log line is
+        the alarm then.
+        """
+        doc = json.dumps({"files": len(paths), "oldest": paths[0] if paths else None,
+                          "since": since if paths else None})
+        try:
+            with self._tx() as db:
+                self._meta_set(db, "waiting_for_space", doc)
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("cannot note the files waiting for space (%s): %s",
+                           self.path, exc)
+
+    def waiting(self) -> tuple[int, str | None, float | None]:
+        """(files, oldest path, since) waiting for outbox space, as last noted."""
+        v = self._meta_get("waiting_for_space")
+        if v is None:
+            return 0, None, None
+        doc = json.loads(v)
+        since = doc.get("since")
+        return int(doc["files"]), doc.get("oldest"), None if since is None else float(since)
+
     def link(self) -> LinkStatus:
         """The persisted link state."""
 
@@ -806,6 +928,7 @@ class Outbox:
                 self._db.execute("COMMIT")
             link = self.link()
             used = self.used_bytes()
+            n_wait, oldest_wait, wait_since = self.waiting()
         return OutboxStatus(
             path=str(self.path),
             pending=int(counts.get("pending", 0)),
@@ -819,8 +942,15 @@ class Outbox:
             alarm_fraction=self.alarm_fraction,
             link=link,
             reports=int(n_reports),
+            waiting_files=n_wait,
+            waiting_oldest=oldest_wait,
+            waiting_since=wait_since,
         )
 
+
+#: At most what deleting one acknowledged record's row gives back (a page): the room
+#: estimate of :meth:`Outbox.room_bytes` must never be stricter than :meth:`Outbox.enqueue`.
+_ROW_BYTES = 4096
 
 _COLS = (
     "record_id, site_id, device_id, fs_hz, leads_json, n_samples, gain, samples,"
