@@ -73,7 +73,8 @@ class DelineationConfig:
     - ``xi_*``: Martinez thresholds, fractions of the first/last significant maximum.
     - ``qrs_walk_s``: how far before/after those maxima the boundary may lie.
     - ``t_area_s``: Zhang's window; ``t_reliable``: leads whose T amplitude reaches this
-      fraction of the largest one vote; ``t_quantile``: which of their ends is global;
+      fraction of the largest one (and whose T peak leaves ``t_search_s`` before the end
+      of the window) vote; ``t_quantile``: which of their ends is global;
       ``t_search_s``: search span after each lead's T peak.
     - ``p_min_mv``: smallest spatial P amplitude; ``p_settle``: the P must fall back below
       this fraction of its peak at both ends (rejects f and F waves).
@@ -94,7 +95,7 @@ class DelineationConfig:
     t_max_s: float = 0.60
     t_area_s: float = 0.14
     t_reliable: float = 0.25
-    t_quantile: float = 0.75
+    t_quantile: float = 0.85
     t_search_s: float = 0.15
     p_window_s: tuple[float, float] = (0.32, 0.02)
     p_min_mv: float = 0.03
@@ -265,7 +266,11 @@ def _t_wave(
     # an end stuck at the search limit is not a corner of the T wave but a wave that
     # runs on (next P wave, U wave, wander): that lead is not used
     interior = best < np.minimum(limit, dev.shape[1] - 1)
-    reliable = (amp >= cfg.t_reliable * amp.max()) & (a0 + peak_l < stop) & interior
+    # a lead votes only if its T peak leaves the whole search span inside the window:
+    # a "peak" in the last t_search_s is the next P wave or drift, not this T wave
+    # (LUDB 81: V2/V3 peaked at the window end and pulled the global end 40 ms late)
+    room = a0 + peak_l + _samples(cfg.t_search_s, fs) <= stop
+    reliable = (amp >= cfg.t_reliable * amp.max()) & room & interior
     if not reliable.any():
         return t_peak, None
     return t_peak, int(round(float(np.quantile(ends[reliable], cfg.t_quantile))))
