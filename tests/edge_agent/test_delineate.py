@@ -150,6 +150,22 @@ def test_fast_tall_t_wave_is_not_counted_as_qrs(shared_data: Path, rec: str) -> 
     assert iv.qrs_ms is not None and 90.0 <= iv.qrs_ms <= 140.0, f"{rec}: QRS {iv.qrs_ms}"
 
 
+def test_t_end_ignores_leads_peaking_at_the_window_end(shared_data: Path) -> None:
+    # LUDB 81 (low, ST-depressed T waves): V2 and V3 have their largest deviation in
+    # the last 150 ms of the median beat (next P wave / drift, not the T wave). When they
+    # voted, the global T end was ~46 ms late (QT 496 ms against the cardiologists' 438).
+    # Reference: per beat, latest T end minus earliest QRS onset over the 12 leads.
+    from bench.delineation import load_reference
+
+    _, _, _, iv = _chain(*_ludb(shared_data, "81"))
+    ref = load_reference("81")
+    ok = (ref.fid["t_off"] >= 0) & (ref.fid["qrs_on"] >= 0)
+    qt_ref = float(np.median(ref.fid["t_off"][ok] - ref.fid["qrs_on"][ok])) * 2.0
+    assert iv.qt_ms is not None and abs(iv.qt_ms - qt_ref) <= 25.0, (
+        f"QT {iv.qt_ms} ms vs annotated {qt_ref} ms"
+    )
+
+
 @pytest.mark.parametrize("rec", ["101", "129"])
 def test_atrial_fibrillation_has_no_p_wave(shared_data: Path, rec: str) -> None:
     _, _, fid, iv = _chain(*_ludb(shared_data, rec))
