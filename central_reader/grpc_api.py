@@ -5,6 +5,13 @@ with ``serde``, calls the service layer and converts the answer back. Domain err
 status codes through :data:`STATUS_FOR` in :func:`unary_rpc` / :func:`stream_rpc` (which
 other services, e.g. Alerts, reuse); nothing else catches exceptions. Anything unexpected
 is logged with its traceback and answered ``INTERNAL`` without internals in the detail.
+
+A request body that is not a valid protobuf message of the method's request type
+(truncated, wrong wire types, garbage) is answered ``INVALID_ARGUMENT`` naming the type
+and the parser's complaint, for every service on the server (:class:`PayloadGuard`, a
+server interceptor wrapping each method's deserializer); grpcio alone would answer
+``INTERNAL "Exception deserializing request!"``. Callers of ``ecgnet.*`` methods are
+authenticated first, so an unauthenticated caller still gets ``UNAUTHENTICATED``.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ __all__ = [
     "STATUS_FOR",
     "ExtraService",
     "GrpcServer",
+    "PayloadGuard",
     "TlsFiles",
     "build_server",
     "status_for",
@@ -281,6 +289,90 @@ class ReportsServicer(reports_pb2_grpc.ReportsServicer):
 
 
 @dataclass(frozen=True, slots=True)
+class _BadPayload:
+    """Stands in for a request that did not parse (see :class:`PayloadGuard`)."""
+
+    type_name: str
+    error: str
+
+
+class PayloadGuard(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Answer ``INVALID_ARGUMENT`` for request bodies that are not valid protobuf.
+
+    grpcio's own deserialization failure is ``INTERNAL`` and cannot be changed from the
+    deserializer, so the deserializer is wrapped to return a :class:`_BadPayload` marker
+    instead of raising, and the behaviour is wrapped to abort on it before the servicer
+    runs. Unary-request methods only (every method of this server); streaming requests
+    pass through unchanged.
+    """
+
+    def __init__(self, service: ReadingService | None = None) -> None:
+        self.service = service
+        self._cache: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if (handler is None or handler.request_streaming
+                or handler.request_deserializer is None):
+            return handler
+        method = str(handler_call_details.method)
+        cached = self._cache.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        guarded = self._guard(handler, method)
+        self._cache[method] = (handler, guarded)
+        return guarded
+
+    def _guard(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        deserialize = handler.request_deserializer
+        type_name = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+        name = str(getattr(type_name, "full_name", "request"))
+
+        def guarded_deserialize(data: bytes) -> Any:
+            try:
+                return deserialize(data)
+            except Exception as exc:  # noqa: BLE001 - DecodeError and friends
+                return _BadPayload(name, f"{type(exc).__name__}: {exc}"[:200])
+
+        def refuse(bad: _BadPayload, context: grpc.ServicerContext) -> None:
+            if self.service is not None and method.startswith("/ecgnet."):
+                try:
+                    _principal(self.service, context)
+                except Exception as exc:  # noqa: BLE001 - mapped like any RPC error
+                    _abort(context, exc, method)
+            _log.debug("%s: unparsable request (%s)", method, bad.error)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"request body is not a valid {bad.type_name} message"
+                          f" ({bad.error})")
+
+        if handler.response_streaming:
+            inner_stream = handler.unary_stream
+
+            def stream_behavior(request: Any, context: grpc.ServicerContext) -> Any:
+                if isinstance(request, _BadPayload):
+                    refuse(request, context)
+                return inner_stream(request, context)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream_behavior, request_deserializer=guarded_deserialize,
+                response_serializer=handler.response_serializer)
+        inner = handler.unary_unary
+
+        def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+            if isinstance(request, _BadPayload):
+                refuse(request, context)
+            return inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            behavior, request_deserializer=guarded_deserialize,
+            response_serializer=handler.response_serializer)
+
+
+@dataclass(frozen=True, slots=True)
 class TlsFiles:
     """PEM files for the server certificate and key (and a CA to require client certs)."""
 
@@ -359,6 +451,7 @@ def build_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=options,
+        interceptors=[PayloadGuard(service)],
     )
     ingest_pb2_grpc.add_IngestServicer_to_server(IngestServicer(service), server)  # type: ignore[no-untyped-call]
     reading_pb2_grpc.add_ReadingServicer_to_server(ReadingServicer(service), server)  # type: ignore[no-untyped-call]

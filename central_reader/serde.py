@@ -175,11 +175,18 @@ def record_from_proto(
         raise InvalidRequestError("acquisition time must be set", field="acquired_at")
     if not msg.HasField("waveform"):
         raise InvalidRequestError("waveform must be set", field="waveform")
+    try:
+        acquired_at = timestamp_to_datetime(msg.acquired_at)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InvalidRequestError(
+            "acquisition time is not a valid timestamp", field="acquired_at",
+            got=f"{msg.acquired_at.seconds} s {msg.acquired_at.nanos} ns",
+        ) from exc
     return NewRecord(
         record_id=msg.record_id.lower(),
         site_id=msg.site_id,
         device_id=msg.device_id or default_device_id,
-        acquired_at=timestamp_to_datetime(msg.acquired_at),
+        acquired_at=acquired_at,
         patient=patient_from_proto(msg.patient),
         waveform=waveform_from_proto(msg.waveform),
         priority=priority,
