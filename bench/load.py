@@ -23,6 +23,15 @@ What runs (all real code, real processes, loopback):
 - a hospital desk subscribes to ``Alerts`` for the dev chest-pain centre and acknowledges
   every alert it receives.
 
+Two more parts (``--parts``):
+
+- ``saturation``: per backend, short steps at rising offered rates (``--saturate``); it
+  stops once p99 ingest exceeds 50 ms or the acknowledged rate stops rising (< 5 % over
+  the best so far); the knee is the highest rate with p99 <= 50 ms that still rose;
+- ``two_instances``: two ``ecg-central serve`` processes on one PostgreSQL schema, the
+  cart processes split between them (readers too), aggregate throughput and p99, and the
+  exactly-once check over both.
+
 Reported per backend: records/s acknowledged, ingest latency (enqueue in the cart's
 outbox -> central ack seen by the cart, p50/p99), alert latency (cart ack -> hospital
 receives the alert, p50/p99, delivered/expected), queue depth over time (``/metrics``),
@@ -250,6 +259,15 @@ class Central:
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    def ingest_histogram(self) -> dict[float, float]:
+        """Cumulative ``ecg_ingest_latency_seconds`` buckets (server-side, per call)."""
+        text = urllib.request.urlopen(f"http://{self.http}/metrics", timeout=5).read()
+        out = {}
+        for m in re.finditer(r'^ecg_ingest_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$',
+                             text.decode(), re.M):
+            out[float(m.group(1))] = float(m.group(2))
+        return out
+
     def queue_depth(self) -> dict[str, float]:
         text = urllib.request.urlopen(f"http://{self.http}/metrics", timeout=5).read()
         return {m.group(1): float(m.group(2)) for m in re.finditer(
@@ -371,8 +389,27 @@ def _pct(xs: Sequence[float], q: float) -> float | None:
     return None if not xs else round(float(np.percentile(np.asarray(xs) * 1e3, q)), 1)
 
 
-def run_backend(backend: str, args: argparse.Namespace, templates: Path) -> dict[str, Any]:
-    """One full run against ``backend``; returns its result dict."""
+def _hist_p(hist: dict[float, float], q: float) -> float | None:
+    """Upper bucket bound (ms) under which ``q`` % of the server-side calls fell."""
+    if not hist:
+        return None
+    total = hist.get(float("inf"), max(hist.values()))
+    for bound in sorted(hist):
+        if total and hist[bound] >= total * q / 100.0:
+            return None if bound == float("inf") else round(bound * 1e3, 1)
+    return None
+
+
+def run_backend(backend: str, args: argparse.Namespace, templates: Path, *,
+                rate: float | None = None, seconds: float | None = None,
+                instances: int = 1) -> dict[str, Any]:
+    """One full run against ``backend``; returns its result dict.
+
+    ``instances`` centrals share the database; cart process ``k`` and reader ``j``
+    talk to instance ``k % instances`` / ``j % instances``.
+    """
+    rate = args.rate if rate is None else rate
+    seconds = args.seconds if seconds is None else seconds
     with tempfile.TemporaryDirectory(prefix=f"load-{backend}-") as tmp_s:
         tmp = Path(tmp_s)
         (tmp / "outboxes").mkdir()
@@ -387,14 +424,17 @@ def run_backend(backend: str, args: argparse.Namespace, templates: Path) -> dict
                 conn.execute(f'CREATE SCHEMA "{schema}"')
             db = f"{PG_URL}?options={quote(f'-csearch_path={schema}')}"
         central = Central(db, tmp)
+        centrals = [central]
         try:
+            centrals += [Central(db, tmp) for _ in range(instances - 1)]
             carts, readers = provision(db, args.carts, args.readers, tmp)
             t_start = time.time() + 3.0
             procs = []
             for k in range(args.procs):
-                spec = {"server": central.listen, "carts": carts[k::args.procs],
+                spec = {"server": centrals[k % instances].listen,
+                        "carts": carts[k::args.procs],
                         "templates": str(templates), "seed": k, "t_start": t_start,
-                        "seconds": args.seconds, "rate": args.rate / args.procs,
+                        "seconds": seconds, "rate": rate / args.procs,
                         "stemi_fraction": args.stemi_fraction, "drain_s": 120,
                         "out": str(tmp / f"carts-{k}.json")}
                 sp = tmp / f"spec-{k}.json"
@@ -405,15 +445,16 @@ def run_backend(backend: str, args: argparse.Namespace, templates: Path) -> dict
             stop = threading.Event()
             signed: list[float] = []
             alerts: dict[str, float] = {}
-            actors = [threading.Thread(target=reader_loop, args=(central.listen, tok, stop,
-                                                                 signed), daemon=True)
-                      for tok in readers]
+            actors = [threading.Thread(target=reader_loop, args=(
+                centrals[j % instances].listen, tok, stop, signed), daemon=True)
+                for j, tok in enumerate(readers)]
             actors.append(threading.Thread(target=hospital_loop, args=(
                 central.listen, central.tokens["hospital"], stop, alerts), daemon=True))
             for a in actors:
                 a.start()
             samples: list[dict[str, Any]] = []
-            cpu0, w0 = central.cpu_s(), time.time()
+            cpu0, w0 = sum(c.cpu_s() for c in centrals), time.time()
+            load0 = os.getloadavg()[0]
             while any(p.poll() is None for p in procs):
                 time.sleep(1.0)
                 try:
@@ -421,10 +462,18 @@ def run_backend(backend: str, args: argparse.Namespace, templates: Path) -> dict
                 except OSError:
                     depth = {}
                 samples.append({"t": round(time.time() - t_start, 1),
-                                "cpu_s": central.cpu_s(),
-                                "rss_mb": round(central.rss_mb(), 1), "depth": depth})
+                                "cpu_s": sum(c.cpu_s() for c in centrals),
+                                "rss_mb": round(max(c.rss_mb() for c in centrals), 1),
+                                "depth": depth})
             wall = time.time() - w0
-            cpu = central.cpu_s() - cpu0
+            cpu = sum(c.cpu_s() for c in centrals) - cpu0
+            hist: dict[float, float] = {}
+            for c in centrals:
+                try:
+                    for k_, v_ in c.ingest_histogram().items():
+                        hist[k_] = hist.get(k_, 0.0) + v_
+                except OSError:
+                    pass
             time.sleep(2.0)  # late alerts
             stop.set()
             for a in actors:
@@ -437,7 +486,8 @@ def run_backend(backend: str, args: argparse.Namespace, templates: Path) -> dict
                 drained += doc["carts_drained"]
             ids = central_ids(db)
         finally:
-            rc = central.stop()
+            rcs = [c.stop() for c in centrals]
+            rc = next((r for r in rcs if r != 0), 0)
             if schema is not None:
                 import psycopg
 
@@ -458,16 +508,25 @@ def run_backend(backend: str, args: argparse.Namespace, templates: Path) -> dict
                  if r["record_id"] in alerts]
     t_acks = sorted(r["t_ack"] for r in res)
     depths = [sum(s["depth"].values()) for s in samples if s["depth"]]
+    rpc = [r["t_ack"] - r["t_durable"] for r in res]
     return {
-        "backend": backend,
-        "carts": args.carts, "cart_processes": args.procs, "offered_rate_per_s": args.rate,
-        "seconds": args.seconds, "readers": args.readers,
+        "backend": backend, "instances": instances,
+        "carts": args.carts, "cart_processes": args.procs, "offered_rate_per_s": rate,
+        "seconds": seconds, "readers": args.readers,
+        "loadavg_1min_start": round(load0, 2),
         "acknowledged": len(res), "carts_drained": drained,
         "throughput_per_s": round(len(res) / max(t_acks[-1] - t_acks[0], 1e-9), 2)
         if len(t_acks) > 1 else None,
         "ingest_latency_ms": {"p50": _pct(ingest, 50), "p99": _pct(ingest, 99),
                               "max": _pct(ingest, 100)},
         "outbox_durable_ms": {"p50": _pct(durable, 50), "p99": _pct(durable, 99)},
+        "upload_ms": {"p50": _pct(rpc, 50), "p99": _pct(rpc, 99),
+                      "definition": "record durable in the cart outbox -> central ack"
+                                    " recorded in the outbox (batch RPC + ack fsync)"},
+        "server_ingest_ms_bucket": {
+            "p50_le": _hist_p(hist, 50), "p99_le": _hist_p(hist, 99),
+            "definition": "ecg_ingest_latency_seconds histogram of the central(s): upper"
+                          " bucket bound"},
         "alerts": {"stemi_acked": len(stemi), "delivered": len(alert_lat),
                    "after_cart_ack_ms": {"p50": _pct(alert_lat, 50),
                                          "p99": _pct(alert_lat, 99),
@@ -479,6 +538,7 @@ def run_backend(backend: str, args: argparse.Namespace, templates: Path) -> dict
         "queue_depth": {"max": max(depths) if depths else None,
                         "final": depths[-1] if depths else None},
         "central": {"cpu_cores_mean": round(cpu / wall, 3),
+                    "cpu_ms_per_record": round(1e3 * cpu / len(res), 2) if res else None,
                     "rss_mb_max": max((s["rss_mb"] for s in samples), default=None),
                     "exit_status": rc},
         "exactly_once": {"acked_ids": len(acked), "central_ids": len(counts),
@@ -501,43 +561,116 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sources", type=int, default=6 if ci else 40,
                         help="PTB-XL records in the pool (LUDB a third as many)")
     parser.add_argument("--backends", default="sqlite" if ci else "sqlite,postgres")
+    parser.add_argument("--parts", default="runs" if ci else
+                        "runs,saturation,two_instances",
+                        help="runs, saturation, two_instances (parts not run are kept"
+                             " from an existing --out file)")
+    parser.add_argument("--saturate", default="20,40,80,160,320",
+                        help="offered rates (records/s) of the saturation steps")
+    parser.add_argument("--step-seconds", type=float, default=20.0,
+                        help="seconds per saturation step")
+    parser.add_argument("--two-rate", type=float, default=None,
+                        help="offered rate of the two-instance run (default: the knee"
+                             " of the PostgreSQL saturation, else 40)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     if args.cart_worker is not None:
         cart_worker(args.cart_worker)
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        templates = Path(tmp) / "templates.pkl"
-        pool = load_templates(args.sources, templates)
-        runs = [run_backend(b.strip(), args, templates) for b in args.backends.split(",")]
-    doc = {
+    parts = {x.strip() for x in args.parts.split(",") if x.strip()}
+    backends = [b.strip() for b in args.backends.split(",")]
+    old: dict[str, Any] = {}
+    if args.out.exists():
+        try:
+            old = json.loads(args.out.read_text())
+        except ValueError:
+            old = {}
+    doc: dict[str, Any] = {
         "bench": "load",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "loadavg_start": os.getloadavg()},
-        "ci": ci, "source_pool": pool, "runs": runs,
+        "ci": ci,
         "method": "in-process carts (own Outbox file, Uplink, UploadWorker, device token "
                   "each) over --procs worker processes; real ecg-central serve process; "
                   "readers Claim/GetRecord/SignReport; hospital Subscribe+Acknowledge",
     }
+    for key in ("runs", "saturation", "two_instances"):
+        if key not in parts and key in old:
+            doc[key] = old[key]
+            doc.setdefault("kept_from_earlier", {})[key] = old.get("date")
+    with tempfile.TemporaryDirectory() as tmp:
+        templates = Path(tmp) / "templates.pkl"
+        doc["source_pool"] = load_templates(args.sources, templates)
+        if "runs" in parts:
+            doc["runs"] = [run_backend(b, args, templates) for b in backends]
+        if "saturation" in parts:
+            rates = [float(x) for x in args.saturate.split(",")]
+            doc["saturation"] = {b: saturate(b, args, templates, rates) for b in backends}
+        if "two_instances" in parts:
+            knee = (doc.get("saturation", {}).get("postgres") or {}).get("knee") or {}
+            rate = args.two_rate or knee.get("offered_rate_per_s") or 40.0
+            doc["two_instances"] = {
+                "one": run_backend("postgres", args, templates, rate=rate,
+                                   seconds=args.step_seconds * 2),
+                "two": run_backend("postgres", args, templates, rate=rate,
+                                   seconds=args.step_seconds * 2, instances=2),
+            }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
-    hdr = (f"{'backend':<9} {'acked':>6} {'rec/s':>6} {'ingest p50/p99 ms':>18} "
+    runs = list(doc.get("runs", []))
+    for b, sat in doc.get("saturation", {}).items():
+        runs += [dict(r, backend=f"{b}@{r['offered_rate_per_s']:g}") for r in sat["steps"]]
+    for k, r in doc.get("two_instances", {}).items():
+        runs.append(dict(r, backend=f"pg x{r['instances']} ({k})"))
+    hdr = (f"{'backend':<14} {'acked':>6} {'rec/s':>6} {'ingest p50/p99 ms':>18} "
            f"{'alert e2e p50/p99':>17} {'alerts':>7} {'signed':>6} {'depth max':>9} "
            f"{'cpu':>5} {'rss MB':>6} {'dup/miss':>8}")
     sys.stdout.write(hdr + "\n")
     for r in runs:
         a = r["alerts"]
         sys.stdout.write(
-            f"{r['backend']:<9} {r['acknowledged']:>6} {r['throughput_per_s']!s:>6} "
+            f"{r['backend']:<14} {r['acknowledged']:>6} {r['throughput_per_s']!s:>6} "
             f"{r['ingest_latency_ms']['p50']!s:>8}/{r['ingest_latency_ms']['p99']!s:<9} "
             f"{a['p50_ms']!s:>8}/{a['p99_ms']!s:<8} "
             f"{a['delivered']:>3}/{a['stemi_acked']:<3} "
             f"{r['signed']:>6} {r['queue_depth']['max']!s:>9} "
             f"{r['central']['cpu_cores_mean']:>5} {r['central']['rss_mb_max']!s:>6} "
             f"{r['exactly_once']['duplicated']}/{r['exactly_once']['missing']:<6}\n")
+    for b, sat in doc.get("saturation", {}).items():
+        sys.stdout.write(f"{b}: knee {sat['knee']}; stopped: {sat['stopped']}\n")
     sys.stdout.write(f"wrote {args.out}\n")
     return 0
+
+
+def saturate(backend: str, args: argparse.Namespace, templates: Path,
+             rates: Sequence[float]) -> dict[str, Any]:
+    """Rising offered rates until p99 ingest > 50 ms or throughput stops rising."""
+    steps: list[dict[str, Any]] = []
+    best = 0.0
+    knee: dict[str, Any] | None = None
+    stopped = "all rates run"
+    for rate in rates:
+        r = run_backend(backend, args, templates, rate=rate, seconds=args.step_seconds)
+        steps.append(r)
+        thr = float(r["throughput_per_s"] or 0.0)
+        p99 = r["ingest_latency_ms"]["p99"]
+        sys.stdout.write(f"  {backend} {rate:g}/s offered: {thr} rec/s, p99 {p99} ms\n")
+        sys.stdout.flush()
+        rose = thr > best * 1.05
+        if p99 is not None and p99 <= 50.0 and rose:
+            knee = {"offered_rate_per_s": rate, "throughput_per_s": thr, "p99_ms": p99}
+        if p99 is None or p99 > 50.0:
+            stopped = f"p99 {p99} ms > 50 ms at {rate:g}/s offered"
+            break
+        if not rose:
+            stopped = f"throughput {thr} rec/s not above {best} (+5 %) at {rate:g}/s"
+            break
+        best = max(best, thr)
+    return {"steps": steps, "knee": knee, "stopped": stopped,
+            "rule": "stop when p99 ingest (cart enqueue -> ack) > 50 ms or throughput"
+                    " < 1.05 x the best so far; knee = highest step with p99 <= 50 ms"
+                    " that still rose"}
 
 
 if __name__ == "__main__":
