@@ -116,3 +116,69 @@ def _env() -> dict[str, str]:
 
     return {k: v for k, v in os.environ.items() if not k.startswith("ECG_EDGE_")} | {
         "OMP_NUM_THREADS": "1"}
+
+
+def test_acknowledged_history_is_reclaimed_pending_records_never(tmp_path: Path) -> None:
+    """With kept history (keep_sent_waveforms), a full budget reclaims acknowledged
+    records oldest first; a pending record's waveform is never touched."""
+    from tests.edge_agent.test_outbox import make_record
+
+    with Outbox(tmp_path / "probe.sqlite", max_bytes=10**9) as ob:
+        empty = ob.used_bytes()
+        ob.enqueue(make_record(0))
+        per_record = ob.used_bytes() - empty
+    limit = int(empty + per_record * 3.5)
+    with Outbox(tmp_path / "o.sqlite", max_bytes=limit, keep_sent_waveforms=True) as ob:
+        ids = [ob.enqueue(make_record(i)).record_id for i in range(3)]
+        ob.mark_sent([(ids[0], False), (ids[1], False)])  # ids[2] stays pending
+        for i in range(3, 12):  # each new record needs acknowledged space back
+            rid = ob.enqueue(make_record(i)).record_id
+            ob.mark_sent([(rid, False)])
+        pending = ob.get(ids[2])
+        assert pending is not None and pending.state is RecordState.PENDING
+        assert pending.samples == make_record(2).samples, "a pending waveform was touched"
+        assert ob.used_bytes() <= limit, f"{ob.used_bytes()} > {limit}"
+        newest = ob.list_records(RecordState.SENT)[-1]
+        assert newest.samples is not None, "the newest acknowledged record lost its history"
+        oldest = ob.get(ids[0])
+        assert oldest is None or (oldest.samples is None and oldest.analysis_json == ""), (
+            "the oldest acknowledged record kept its history while newer ones were added")
+    with Outbox(tmp_path / "d.sqlite", max_bytes=10**9) as ob:  # default: dropped at ack
+        rid = ob.enqueue(make_record(0)).record_id
+        ob.mark_sent([(rid, False)])
+        got = ob.get(rid)
+        assert got is not None and got.samples is None and got.analysis_json == "", got
+
+
+def test_watcher_retries_a_waiting_file_as_soon_as_there_is_room(tmp_path: Path) -> None:
+    from edge_agent.agent import FolderWatcher
+    from tests.edge_agent.test_outbox import make_record
+
+    folder = tmp_path / "in"
+    files = write_records(folder, 2, prefix="w")
+    with Outbox(tmp_path / "probe.sqlite", max_bytes=10**9) as ob:
+        empty = ob.used_bytes()
+        ob.enqueue(make_record(0))
+        per_record = ob.used_bytes() - empty
+    with Outbox(tmp_path / "o.sqlite", max_bytes=int(empty + per_record * 1.5)) as ob:
+        rid = ob.enqueue(make_record(0)).record_id  # the budget is now used up
+        w = FolderWatcher(folder, ob, settle_s=0.0, full_backoff_s=600.0,
+                          full_backoff_max_s=600.0)
+        w.scan(now=0.0)
+        ready = w.scan(now=1.0)
+        assert sorted(p.name for p, _ in ready) == sorted(f.name for f in files), ready
+        need = per_record
+        assert ob.room_bytes() < need, "the test budget is not full"
+        w.outbox_full(now=1.0, refused=ready, need_bytes=need)
+        assert ob.status().waiting_files == 2, ob.status()
+        assert ob.status().waiting_oldest in {str(f) for f in files}
+        assert w.scan(now=2.0) == [], "retried before any space was freed"
+        ob.mark_sent([(rid, False)])  # the upload frees the space
+        again = w.scan(now=3.0)  # long before the 600 s backoff ends
+        assert [p for p, _ in again] == [p for p, _ in ready], again
+        w.taken_in(again[0][0])
+        assert ob.status().waiting_files == 1, ob.status()
+        files[1].unlink()  # the operator deleted the other export: nothing waits
+        files[1].with_suffix(".dat").unlink()
+        w.scan(now=4.0)
+        assert ob.status().waiting_files == 0 and w.waiting == [], ob.status()
