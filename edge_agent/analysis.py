@@ -215,6 +215,8 @@ def analyze(
         age_years=age_years,
         sex=sex,
         model=model,
+        median=median,  # the STEMI feature model reads the median beat and J point
+        fiducials=fid,
     )
     return Analysis(
         fs,

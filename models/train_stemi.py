@@ -300,6 +300,8 @@ def main() -> None:
             f: round(float(c), 4) for f, c in zip(FEATURE_NAMES, final["coef"], strict=True)
         },
         "intercept": round(float(final["intercept"][0]), 4),
+        "feature_mean": [round(float(v), 6) for v in final["mean"]],
+        "feature_sd": [round(float(v), 6) for v in final["sd"]],
         "training": {
             "command": ".venv/bin/python -m models.train_stemi",
             "seed": SEED,
@@ -362,8 +364,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "- Augmentation (pool only): ST-T elevation (0.06-0.35 mV) injected into real "
         "12-lead non-STEMI, non-LBBB pool records beat by beat from the core's J point "
         "to T end, in one territory (limb leads from one frontal injury vector, so "
-        "reciprocal depression follows Einthoven; precordial profile per territory), reciprocal part "
-        "scaled 0.3-1.0, terminal T inversion in 40 %; "
+        "reciprocal depression follows Einthoven; precordial profile per territory), "
+        "reciprocal part scaled 0.3-1.0, terminal T inversion in 40 %; "
         f"{card['training']['rows']['pool_augmented_positives']} rows, weight "
         f"{card['training']['augmented_weight']} each (real positive patient weight "
         f"{card['training']['positive_patient_weight']}).",

@@ -13,16 +13,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.dsp.results import Intervals, LeadMeasures, QualityReport, RhythmFeatures
+from edge_agent.dsp.results import (
+    Fiducials,
+    Intervals,
+    LeadMeasures,
+    MedianBeat,
+    QualityReport,
+    RhythmFeatures,
+)
 from edge_agent.triage.labels import Code, make_finding
 from edge_agent.triage.model_input import ModelInput
 from edge_agent.triage.rules import RULES_VERSION, RuleInput, evaluate_rules
+from edge_agent.triage.stemi_features import stemi_features
 from edge_agent.types import Finding, Priority
 
 if TYPE_CHECKING:
     from edge_agent.triage.model import TriageModel
+    from edge_agent.triage.stemi_model import StemiFeatureModel
 
-__all__ = ["MODEL_TIERS", "Triage", "model_findings", "triage"]
+__all__ = ["MODEL_TIERS", "Triage", "model_findings", "stemi_model_finding", "triage"]
 
 # Tier of each model class when its probability reaches the card's threshold.
 MODEL_TIERS: dict[str, Priority] = {
@@ -101,6 +110,42 @@ def model_findings(
     return tuple(out)
 
 
+def stemi_model_finding(
+    stemi: StemiFeatureModel,
+    *,
+    median: MedianBeat | None,
+    fiducials: Fiducials | None,
+    leads: Sequence[str],
+    quality: QualityReport,
+    intervals: Intervals | None,
+    rhythm: RhythmFeatures | None,
+) -> tuple[float | None, Finding | None]:
+    """P(STEMI) of the feature model and its finding when p reaches the card's threshold.
+
+    ``(None, None)`` when the features cannot be computed (no median beat or QRS
+    boundaries, or fewer leads than the model needs).
+    """
+    feats = stemi_features(
+        median,
+        fiducials,
+        leads,
+        quality.usable,
+        intervals.qrs_ms if intervals is not None else None,
+        rhythm.heart_rate_bpm if rhythm is not None else None,
+    )
+    if feats is None:
+        return None, None
+    p = stemi.predict(feats)
+    if p < stemi.threshold:
+        return p, None
+    why = stemi.explain(feats)
+    detail = f"p={p:.2f} >= {stemi.threshold:.2f}" + (f"; {why}" if why else "")
+    finding = make_finding(
+        Code.STEMI, Priority.CRITICAL, f"model:{stemi.model_id}", detail, probability=p
+    )
+    return p, finding
+
+
 def _priority(findings: Sequence[Finding]) -> Priority:
     if not findings:
         return Priority.ROUTINE
@@ -129,12 +174,14 @@ def triage(
     age_years: float | None,
     sex: str | None,
     model: TriageModel | None,
+    median: MedianBeat | None = None,
+    fiducials: Fiducials | None = None,
 ) -> Triage:
-    """Triage one record from the core's measurements and, optionally, the model.
+    """Triage one record from the core's measurements and, optionally, the models.
 
-    ``leads`` is accepted for the record's context (the rules key on ``LeadMeasures.lead``).
+    ``median`` and ``fiducials`` (the core's median beat and its global fiducials) feed
+    the STEMI feature model that ``model.stemi`` carries, when it does.
     """
-    del leads  # the measurements carry their own lead names
     if not quality.acceptable:
         bad = "; ".join(m for q in quality.leads for m in q.messages) or "no usable lead"
         noise = make_finding(Code.NOISE, Priority.UNREADABLE, "rules:quality", bad)
@@ -156,6 +203,21 @@ def triage(
         model_id = model.model_id
         n_leads = int(model_input.lead_mask[0].sum())
         findings.extend(model_findings(probs, model.thresholds, model_id, n_leads))
+    if model is not None and model.stemi is not None:
+        p, stemi_finding = stemi_model_finding(
+            model.stemi,
+            median=median,
+            fiducials=fiducials,
+            leads=leads,
+            quality=quality,
+            intervals=intervals,
+            rhythm=rhythm,
+        )
+        if p is not None:
+            probs = dict(probs or {})
+            probs[f"STEMI@{model.stemi.name}"] = p
+        if stemi_finding is not None:
+            findings.append(stemi_finding)
     merged = _dedupe(findings)
     sources = tuple(dict.fromkeys(f.source for f in merged))
     return Triage(_priority(merged), merged, sources, model_id, probs)

@@ -14,14 +14,17 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge_agent.errors import ModelLoadError
 from edge_agent.triage.model_input import ModelInput
 
-__all__ = ["DEFAULT_MODEL_DIR", "TriageModel", "load_default_model"]
+if TYPE_CHECKING:
+    from edge_agent.triage.stemi_model import StemiFeatureModel
+
+__all__ = ["DEFAULT_MODEL_DIR", "TriageModel", "load_checked", "load_default_model"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ class TriageModel:
         self.path = path
         self._session = session
         self._output = str(card["outputs"][0]["name"])
+        # The STEMI feature model loaded beside this one (``load_default_model``).
+        self.stemi: StemiFeatureModel | None = None
 
     @property
     def model_id(self) -> str:
@@ -82,47 +87,7 @@ class TriageModel:
             Card or model file missing or unreadable, checksum mismatch, or an input or
             output whose name, shape or dtype differs from the card.
         """
-        model_dir = Path(model_dir)
-        card_path = model_dir / "card.json"
-        try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelLoadError("model card missing", path=str(card_path)) from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelLoadError(
-                f"model card unreadable: {exc}", path=str(card_path)
-            ) from exc
-        for key in (
-            "name",
-            "version",
-            "file",
-            "classes",
-            "thresholds",
-            "inputs",
-            "outputs",
-        ):
-            if key not in card:
-                raise ModelLoadError(f"model card lacks '{key}'", path=str(card_path))
-        onnx_path = model_dir / str(card["file"])
-        if not onnx_path.is_file():
-            raise ModelLoadError("model file missing", path=str(onnx_path))
-        blob = onnx_path.read_bytes()
-        digest = hashlib.sha256(blob).hexdigest()
-        if card.get("sha256") and card["sha256"] != digest:
-            raise ModelLoadError(
-                "model file does not match its card",
-                path=str(onnx_path),
-                expected=f"sha256 {card['sha256'][:12]}",
-                got=digest[:12],
-            )
-        missing = set(card["classes"]) - set(card["thresholds"])
-        if missing:
-            raise ModelLoadError(
-                f"card has no threshold for {sorted(missing)}", path=str(card_path)
-            )
-        session = _make_session(blob, onnx_path)
-        _check_specs("input", card["inputs"], session.get_inputs(), onnx_path)
-        _check_specs("output", card["outputs"], session.get_outputs(), onnx_path)
+        card, session, onnx_path = load_checked(model_dir)
         n_out = session.get_outputs()[0].shape[-1]
         if n_out != len(card["classes"]):
             raise ModelLoadError(
@@ -154,6 +119,59 @@ class TriageModel:
         }
         (probs,) = self._session.run([self._output], feeds)
         return np.asarray(probs, dtype=np.float64)
+
+
+def load_checked(model_dir: str | Path) -> tuple[dict[str, Any], Any, Path]:
+    """Read ``model_dir/card.json``, load the ONNX file it names and check it against it.
+
+    Returns the card, the ``InferenceSession`` and the model file's path.
+
+    Raises
+    ------
+    ModelLoadError
+        Card or model file missing or unreadable, checksum mismatch, a class without a
+        threshold, or an input or output whose name, shape or dtype differs from the card.
+    """
+    model_dir = Path(model_dir)
+    card_path = model_dir / "card.json"
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError("model card missing", path=str(card_path)) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"model card unreadable: {exc}", path=str(card_path)) from exc
+    for key in (
+        "name",
+        "version",
+        "file",
+        "classes",
+        "thresholds",
+        "inputs",
+        "outputs",
+    ):
+        if key not in card:
+            raise ModelLoadError(f"model card lacks '{key}'", path=str(card_path))
+    onnx_path = model_dir / str(card["file"])
+    if not onnx_path.is_file():
+        raise ModelLoadError("model file missing", path=str(onnx_path))
+    blob = onnx_path.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if card.get("sha256") and card["sha256"] != digest:
+        raise ModelLoadError(
+            "model file does not match its card",
+            path=str(onnx_path),
+            expected=f"sha256 {card['sha256'][:12]}",
+            got=digest[:12],
+        )
+    missing = set(card["classes"]) - set(card["thresholds"])
+    if missing:
+        raise ModelLoadError(
+            f"card has no threshold for {sorted(missing)}", path=str(card_path)
+        )
+    session = _make_session(blob, onnx_path)
+    _check_specs("input", card["inputs"], session.get_inputs(), onnx_path)
+    _check_specs("output", card["outputs"], session.get_outputs(), onnx_path)
+    return card, session, onnx_path
 
 
 def _make_session(blob: bytes, path: Path) -> Any:
@@ -202,6 +220,20 @@ def _check_specs(kind: str, card_specs: Any, session_args: Any, path: Path) -> N
             )
 
 
-def load_default_model(model_dir: str | Path | None = None) -> TriageModel:
-    """Load the model bundled in ``models/ecg_triage_cnn`` (or ``model_dir``)."""
-    return TriageModel.load(DEFAULT_MODEL_DIR if model_dir is None else model_dir)
+def load_default_model(
+    model_dir: str | Path | None = None,
+    stemi_dir: str | Path | None = None,
+    *,
+    with_stemi: bool = True,
+) -> TriageModel:
+    """Load the CNN in ``models/ecg_triage_cnn`` (or ``model_dir``) and, unless
+    ``with_stemi`` is False, the STEMI feature model in ``models/stemi_features`` (or
+    ``stemi_dir``) as its ``stemi`` companion. Either failing raises ModelLoadError."""
+    from edge_agent.triage.stemi_model import DEFAULT_STEMI_DIR, StemiFeatureModel
+
+    model = TriageModel.load(DEFAULT_MODEL_DIR if model_dir is None else model_dir)
+    if with_stemi:
+        model.stemi = StemiFeatureModel.load(
+            DEFAULT_STEMI_DIR if stemi_dir is None else stemi_dir
+        )
+    return model

@@ -46,12 +46,15 @@ def test_healthy_controls_raise_no_stemi(
 
 def test_acute_anterior_mi_raises_stemi(shared_data: Path, model: TriageModel) -> None:
     # PTB patient 226: acute anterior MI. Its J-point elevation (V2 1.6 mm, V3 1.4 mm in a
-    # 62-year-old man) is under the 4UDMI 2 mm, so the rules stay silent; the model must
-    # raise it (sensitivity first), and the report says which source did.
+    # 62-year-old man) is under the 4UDMI 2 mm, so the rules stay silent; the CNN must
+    # raise it (sensitivity first), and the report says which source did. (The STEMI
+    # feature model, trained on this patient, fires too; its held-out test is in
+    # test_triage_stemi_model.py.)
     x, fs, leads = _record(shared_data / "ptbdb_10s" / "patient226_s0449_re")
     d = analyze(x, fs, leads, age_years=62.0, sex="male", model=model).to_dict()["triage"]
     sources = _stemi_sources(d)
-    assert sources == [f"model:{model.model_id}"], f"patient226: {sources} {d['findings']}"
+    assert f"model:{model.model_id}" in sources, f"patient226: {sources} {d['findings']}"
+    assert not any(s.startswith("rules:") for s in sources), f"{sources}"
     assert d["priority"] == "critical", f"{d['priority']}"
     stemi = next(f for f in d["findings"] if f["code"] == "STEMI")
     assert stemi["probability"] >= model.thresholds["STEMI"], f"{stemi}"
