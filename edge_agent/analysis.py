@@ -187,7 +187,9 @@ def analyze(
     if not quality.acceptable:
         return _unreadable(fs, names, n_samples, quality, cfg, age_years, sex)
     usable = quality.usable  # leads the beat-level stage rejected are masked below
-    rhythm = assess_rhythm(beats.rpeaks, fs, n_samples, beats.labels)
+    rhythm = assess_rhythm(
+        beats.rpeaks, fs, n_samples, beats.labels, signal=y, usable=usable, leads=names
+    )
 
     median: MedianBeat | None = None
     fid: Fiducials | None = None

@@ -192,3 +192,12 @@ class RhythmFeatures:
     n_ventricular: int = 0
     n_supraventricular: int = 0
     duration_s: float | None = None  # record length, for per-time rates (PVCs per 10 s)
+    # atrial activity (edge_agent.dsp.rhythm.assess_atrial; None without the signal)
+    p_wave_corr: float | None = None
+    af_score: float | None = None
+    flutter_hz: float | None = None
+    flutter_concentration: float | None = None
+    flutter_suspected: bool = False
+    atrial_rate_bpm: float | None = None
+    pr_sd_ms: float | None = None
+    avb3_suspected: bool = False

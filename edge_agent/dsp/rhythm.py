@@ -50,9 +50,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from edge_agent.dsp._reduce import median
 from edge_agent.dsp.results import BeatClass, RhythmFeatures
@@ -64,6 +66,13 @@ __all__ = [
     "AF_IRREGULARITY_SHORT",
     "AF_SHORT_MAX_RR",
     "AF_MIN_RR",
+    "AF_SCORE_COEF",
+    "AF_SCORE_THRESHOLD",
+    "AF_SCORE_THRESHOLD_SHORT",
+    "AF_SCORE_MIN_IRREGULARITY",
+    "AFL_CONCENTRATION",
+    "AtrialActivity",
+    "assess_atrial",
     "RHYTHM_VERSION",
     "RhythmConfig",
     "assess_rhythm",
@@ -76,6 +85,26 @@ AF_IRREGULARITY = 0.056
 AF_IRREGULARITY_SHORT = 0.078
 AF_SHORT_MAX_RR = 20
 AF_MIN_RR = 6
+# AF with the signal: logistic score of ln(irregularity) and the P-wave correlation,
+# fitted on the even CinC 2017 records (AF vs normal); thresholds for specificity 0.95
+# against normal on the even records (whole records / their first 10 s).
+AF_SCORE_COEF = (9.37, 2.24, -5.02)  # intercept, ln(irregularity), p_wave_corr
+AF_SCORE_THRESHOLD = -0.63
+AF_SCORE_THRESHOLD_SHORT = 0.63
+# ... and at least this irregularity: a regular rhythm without P waves (junctional, AV
+# block) is not AF; costs 0.4 % of the even AF records.
+AF_SCORE_MIN_IRREGULARITY = 0.04
+# Atrial flutter: flutter-band peak concentration of the QRST-cancelled residual; the
+# largest value among the even-id PTB-XL normal ECGs was 0.28.
+AFL_CONCENTRATION = 0.29
+# Third-degree AV block: slow regular ventricular rhythm, no fixed P before the QRS,
+# regular atrial activity faster than the ventricles, PR varying.
+AVB3_MAX_RATE_BPM = 60.0
+AVB3_MAX_RR_CV = 0.08
+AVB3_MAX_P_CORR = 0.5
+AVB3_MIN_ATRIAL_REGULARITY = 0.3
+AVB3_MIN_RATE_RATIO = 1.2
+AVB3_MIN_PR_SD_MS = 60.0
 PAUSE_WARN_S = 2.0
 PAUSE_CRITICAL_S = 3.0
 BRADY_WARN_BPM = 50.0
@@ -96,6 +125,9 @@ class RhythmConfig:
     af_irregularity_short: float = AF_IRREGULARITY_SHORT
     af_short_max_rr: int = AF_SHORT_MAX_RR
     af_min_rr: int = AF_MIN_RR
+    af_score_threshold: float = AF_SCORE_THRESHOLD
+    af_score_threshold_short: float = AF_SCORE_THRESHOLD_SHORT
+    afl_concentration: float = AFL_CONCENTRATION
     pause_warn_s: float = PAUSE_WARN_S
     pause_critical_s: float = PAUSE_CRITICAL_S
     brady_warn_bpm: float = BRADY_WARN_BPM
@@ -175,12 +207,286 @@ def _af_threshold(n_rr: int, cfg: RhythmConfig) -> float:
     return cfg.af_irregularity_short if n_rr < cfg.af_short_max_rr else cfg.af_irregularity
 
 
+# --- atrial activity (P waves, flutter waves, AV dissociation) ---------------------------
+
+ATRIAL_FS_HZ = 125.0  # the atrial analysis runs on block means down to about this rate
+ATRIAL_LEADS = ("II", "V1", "aVF", "III")  # preference order; the first two usable
+_MAX_ATRIAL_LEADS = 3
+_P_WINDOW_S = (0.30, 0.06)  # P-wave search window before R: [R - 300 ms, R - 60 ms]
+_TEMPLATE_S = (0.30, 1.00)  # QRST template around R: 300 ms before, up to 1 s after
+_QRS_BLANK_S = (0.06, 0.10)  # residual zeroed around R (alignment jitter at 125 Hz)
+_FLUTTER_BAND_HZ = (3.8, 6.0)  # 230-360 /min atrial rate
+_AVB_ATRIAL_LAG_S = (0.33, 1.5)  # 40-180 /min atrial rate
+
+
+@dataclass(frozen=True, slots=True)
+class AtrialActivity:
+    """Atrial features from the signal (None where the record does not allow them).
+
+    ``p_wave_corr``: median correlation of each dominant beat's pre-QRS window with the
+    median of those windows (1: the same P wave before every QRS; about 0: none).
+    ``flutter_hz``/``flutter_concentration``/``flutter_rms_mv``: the largest peak of the
+    QRST-cancelled residual's spectrum in the flutter band, the fraction of the 1-15 Hz
+    power within +/-0.3 Hz of it and of its second harmonic, and its RMS (best lead).
+    ``atrial_rate_bpm``, ``atrial_regularity``: period and height of the largest
+    autocorrelation peak of the residual's energy envelope at 40-180 /min; ``pr_sd_ms``:
+    SD of the interval from the last atrial peak to each QRS. These three are computed
+    only when complete AV block is possible (slow rate, no consistent P wave).
+    """
+
+    p_wave_corr: float | None = None
+    flutter_hz: float | None = None
+    flutter_concentration: float | None = None
+    flutter_rms_mv: float | None = None
+    atrial_rate_bpm: float | None = None
+    atrial_regularity: float | None = None
+    pr_sd_ms: float | None = None
+
+
+def _atrial_rows(
+    n_leads: int, usable: NDArray[np.bool_] | None, leads: Sequence[str] | None
+) -> NDArray[np.intp]:
+    """Leads for the atrial analysis: the first two usable of II, V1, aVF, III when the
+    leads are named, else the first two usable leads."""
+    ok = np.ones(n_leads, dtype=bool) if usable is None else np.asarray(usable, bool)
+    if leads is not None and len(leads) == n_leads:
+        named = [leads.index(name) for name in ATRIAL_LEADS if name in leads]
+        rows = [i for i in named if ok[i]][:_MAX_ATRIAL_LEADS]
+        if rows:
+            return np.asarray(rows, dtype=np.intp)
+    return np.flatnonzero(ok)[:_MAX_ATRIAL_LEADS]
+
+
+@lru_cache(maxsize=16)
+def _hann(n: int) -> NDArray[np.float64]:
+    out: NDArray[np.float64] = np.hanning(n)
+    out.flags.writeable = False
+    return out
+
+
+def _decimate(
+    signal: NDArray[np.float64], rows: NDArray[np.intp], fs: float
+) -> tuple[NDArray[np.float64], int]:
+    """Block means of ``signal[rows]`` down to about ``ATRIAL_FS_HZ``; (z, factor).
+
+    A sum of ``k`` strided slices: numpy reduces a short last axis slowly.
+    """
+    k = max(1, int(fs // ATRIAL_FS_HZ))
+    stop = (signal.shape[1] // k) * k
+    sub = signal[rows]
+    z: NDArray[np.float64] = sub[:, 0:stop:k].copy()
+    for i in range(1, k):
+        z += sub[:, i:stop:k]
+    if k > 1:
+        z *= 1.0 / k
+    return z, k
+
+
+@lru_cache(maxsize=16)
+def _detrend_matrix(width: int) -> NDArray[np.float64]:
+    """``I - Q Q^T`` for Q an orthonormal basis of (1, t): removes offset and slope."""
+    t = np.linspace(-1.0, 1.0, width)
+    q = np.stack([np.full(width, width**-0.5), t / np.sqrt(t @ t)], axis=1)
+    out: NDArray[np.float64] = np.eye(width) - q @ q.T
+    out.flags.writeable = False
+    return out
+
+
+def _p_wave_corr(seg: NDArray[np.float64], fd: float, pre: int) -> float | None:
+    """Median correlation of each beat's detrended pre-QRS window with their median.
+
+    ``seg`` is (leads, window samples, beats), R at sample ``pre``.
+    """
+    hi = pre - int(round(_P_WINDOW_S[1] * fd))
+    lo = pre - int(round(_P_WINDOW_S[0] * fd))
+    width = hi + 1 - lo
+    if seg.shape[2] < 4 or width < 4:
+        return None
+    ps = _detrend_matrix(width) @ seg[:, lo : hi + 1]
+    tm = np.asarray(median(ps, axis=-1))
+    num = np.einsum("lkb,lk->b", ps, tm)
+    den = np.einsum("lkb,lkb->b", ps, ps) * float(np.einsum("lk,lk->", tm, tm))
+    return float(median(num / np.sqrt(np.maximum(den, 1e-24))))
+
+
+def _cancel_qrst(
+    z: NDArray[np.float64],
+    rd: NDArray[np.int64],
+    dominant: NDArray[np.bool_],
+    seg: NDArray[np.float64],
+    pre: int,
+) -> NDArray[np.float64]:
+    """Residual after subtracting the median beat at every dominant beat.
+
+    ``seg`` is (leads, window samples, beats). Each beat owns the samples from its start
+    (``pre`` before R, or 40 % of the RR when that is shorter) to the next beat's start,
+    so the owned stretches tile the record from the first beat's start to the last
+    beat's end; past the template's end nothing is subtracted. Ectopic beats' samples
+    are zeroed.
+    """
+    n = z.shape[1]
+    width = seg.shape[1]
+    tmpl = np.zeros((z.shape[0], width + 1))
+    tmpl[:, :width] = median(seg[:, :, dominant], axis=-1)
+    start = np.empty(rd.size, dtype=np.int64)
+    start[0] = max(0, int(rd[0]) - pre)
+    start[1:] = rd[1:] - np.minimum(pre, (0.4 * np.diff(rd)).astype(np.int64))
+    stop = np.empty_like(start)
+    stop[:-1] = start[1:]
+    stop[-1] = min(n, int(rd[-1]) + width - pre)
+    lengths = stop - start
+    col = np.arange(int(start[0]), int(stop[-1])) - np.repeat(rd - pre, lengths)
+    np.minimum(col, width, out=col)
+    e = z.copy()
+    e[:, start[0] : stop[-1]] -= tmpl[:, col]
+    if not dominant.all():
+        ectopic = np.repeat(~dominant, lengths)
+        e[:, start[0] : stop[-1]][:, ectopic] = 0.0
+    return e
+
+
+def _flutter(
+    e: NDArray[np.float64], fd: float
+) -> tuple[float | None, float | None, float | None]:
+    """Flutter-band spectral peak of the best lead: (Hz, concentration, RMS mV).
+
+    Concentration: power within +/-0.3 Hz of the peak and of its second harmonic over the
+    1-15 Hz power (a sawtooth has a strong second harmonic). A maximum at the band edge is
+    no peak (concentration 0). RMS: amplitude of the peak's component.
+    """
+    n = e.shape[1]
+    if n < 4 * fd:
+        return None, None, None
+    nfft = max(n, int(20 * fd))  # 0.05-0.1 Hz bins
+    win = _hann(n)
+    x = e - e.mean(axis=1, keepdims=True)
+    x *= win
+    cplx = np.fft.rfft(x, nfft)
+    spec = cplx.real**2 + cplx.imag**2
+    df = fd / nfft
+    j0, j1 = int(np.ceil(_FLUTTER_BAND_HZ[0] / df)), int(_FLUTTER_BAND_HZ[1] / df)
+    j = j0 + np.argmax(spec[:, j0 : j1 + 1], axis=1)
+    half = max(1, int(round(0.3 / df)))
+    csum = np.cumsum(spec, axis=1)
+    rows = np.arange(spec.shape[0])
+    top = spec.shape[1] - 1
+    peak = csum[rows, j + half] - csum[rows, j - half - 1]
+    h2 = 2 * j
+    harm = (
+        csum[rows, np.minimum(h2 + half, top)] - csum[rows, np.minimum(h2 - half - 1, top)]
+    )
+    total = csum[:, int(15.0 / df)] - csum[:, int(1.0 / df) - 1]
+    conc = (peak + harm) / np.maximum(total, 1e-18)
+    conc[(j == j0) | (j == j1)] = 0.0
+    best = int(np.argmax(conc))
+    rms = float(np.sqrt(2.0 * peak[best] / (nfft * float(win @ win))))
+    return float(j[best] * df), float(conc[best]), rms
+
+
+def _av_dissociation(
+    e: NDArray[np.float64], rd: NDArray[np.int64], dominant: NDArray[np.bool_], fd: float
+) -> tuple[float | None, float | None, float | None]:
+    """(atrial rate /min, regularity, PR SD ms) from the residual's atrial peaks.
+
+    ``e`` is the QRST-cancelled residual with the QRS neighbourhoods zeroed. Its energy
+    envelope (0.3 s moving-average high-pass, squared, summed over leads, 50 ms smoothing)
+    gives the atrial period (largest autocorrelation peak at 40-180 /min) and the atrial
+    peaks (local maxima of the envelope, the largest within 0.6 periods, above a quarter
+    of the typical peak); PR is from the last atrial peak before each dominant QRS.
+    """
+    n = e.shape[1]
+    w = max(1, int(round(0.3 * fd)))
+    hp = e - uniform_filter1d(e, w, axis=1, mode="nearest")
+    s = uniform_filter1d((hp * hp).sum(axis=0), max(1, int(round(0.05 * fd))))
+    s0 = s - s.mean()
+    nfft = 1 << int(np.ceil(np.log2(2 * n)))
+    sp = np.fft.rfft(s0, nfft)
+    ac = np.fft.irfft(sp.real**2 + sp.imag**2, nfft)[:n]
+    lo, hi = int(_AVB_ATRIAL_LAG_S[0] * fd), min(int(_AVB_ATRIAL_LAG_S[1] * fd), n // 3)
+    if ac[0] <= 0 or hi <= lo + 2:
+        return None, None, None
+    win = ac[lo - 1 : hi + 1]
+    local = np.flatnonzero((win[1:-1] >= win[:-2]) & (win[1:-1] >= win[2:]))
+    if local.size == 0:
+        return None, None, None
+    heights = win[1:-1][local]
+    # the first peak nearly as high as the largest: the period, not a multiple of it
+    lag = lo + int(local[np.argmax(heights >= 0.7 * heights.max())])
+    regularity = float(ac[lag] / ac[0] * n / (n - lag))  # unbiased for the overlap
+    rate = 60.0 * fd / lag
+    top = maximum_filter1d(s, max(3, int(1.2 * lag) | 1), mode="nearest")
+    peaks = np.flatnonzero((s == top) & (s > 0.25 * float(np.quantile(s, 0.98))))
+    r = rd[dominant]
+    k = np.searchsorted(peaks, r - int(round(0.04 * fd))) - 1
+    ok = k >= 0
+    pr = (r[ok] - peaks[k[ok]]) / fd
+    pr = pr[pr < 1.05 * lag / fd]
+    pr_sd = float(pr.std() * 1e3) if pr.size >= 3 else None
+    return rate, regularity, pr_sd
+
+
+def assess_atrial(
+    signal: NDArray[np.float64],
+    fs: float,
+    rpeaks: NDArray[np.int64],
+    labels: Sequence[BeatClass] | None = None,
+    usable: NDArray[np.bool_] | None = None,
+    leads: Sequence[str] | None = None,
+) -> AtrialActivity:
+    """Atrial activity of a record: P-wave consistency, flutter waves, AV dissociation.
+
+    Runs on two leads (the first usable of II, V1, aVF, III when named), block-averaged
+    to about 125 Hz. The median beat (300 ms before to 1 s after R, dominant beats) is
+    subtracted at every dominant beat - QRST cancellation (Slocum J, et al. J
+    Electrocardiol 1992;25:1-8; Stridh M, Soernmo L. IEEE Trans Biomed Eng
+    2001;48:105-11, doi:10.1109/10.900266) - leaving atrial activity: flutter waves, or P
+    waves that do not keep a fixed place before the QRS.
+    """
+    r = np.asarray(rpeaks, dtype=np.int64)
+    if r.size < 5 or signal.ndim != 2:
+        return AtrialActivity()
+    rows = _atrial_rows(signal.shape[0], usable, leads)
+    if rows.size == 0:
+        return AtrialActivity()
+    z, k = _decimate(signal, rows, fs)
+    fd = fs / k
+    rd = r // k
+    dominant = (
+        np.ones(r.size, dtype=bool)
+        if labels is None
+        else np.array([lab not in _EXCLUDED for lab in labels], dtype=bool)
+    )
+    if int(dominant.sum()) < 4:
+        return AtrialActivity()
+    pre, post = int(round(_TEMPLATE_S[0] * fd)), int(round(_TEMPLATE_S[1] * fd))
+    idx = np.arange(-pre, post)[:, None] + rd
+    np.clip(idx, 0, z.shape[1] - 1, out=idx)
+    seg = z[:, idx]  # (leads, window, beats)
+    pcorr = _p_wave_corr(seg[:, :, dominant], fd, pre)
+    e = _cancel_qrst(z, rd, dominant, seg, pre)
+    f_hz, conc, f_rms = _flutter(e, fd)
+    rate: float | None = None
+    regularity: float | None = None
+    pr_sd: float | None = None
+    slow = 60.0 * fs * (r.size - 1) / float(r[-1] - r[0]) < AVB3_MAX_RATE_BPM
+    if slow and pcorr is not None and pcorr < AVB3_MAX_P_CORR:
+        b0, b1 = int(round(_QRS_BLANK_S[0] * fd)), int(round(_QRS_BLANK_S[1] * fd))
+        blank = (rd[:, None] + np.arange(-b0, b1 + 1)).ravel()
+        e[:, blank[(blank >= 0) & (blank < e.shape[1])]] = 0.0
+        rate, regularity, pr_sd = _av_dissociation(e, rd, dominant, fd)
+    return AtrialActivity(pcorr, f_hz, conc, f_rms, rate, regularity, pr_sd)
+
+
 def assess_rhythm(
     rpeaks: NDArray[np.int64],
     fs: float,
     n_samples: int,
     labels: Sequence[BeatClass] | None = None,
     config: RhythmConfig | None = None,
+    *,
+    signal: NDArray[np.float64] | None = None,
+    usable: NDArray[np.bool_] | None = None,
+    leads: Sequence[str] | None = None,
 ) -> RhythmFeatures:
     """Rhythm descriptors of a record from its R peaks.
 
@@ -198,6 +504,12 @@ def assess_rhythm(
         see the module docstring).
     config : RhythmConfig, optional
         Thresholds (AF irregularity, minimum RR count, pause length).
+    signal : ndarray, shape (leads, n_samples), optional
+        The filtered ECG (mV). With it, P waves and atrial activity are analysed
+        (``assess_atrial``): AF needs irregular RR *and* no consistent P wave, flutter
+        and third-degree AV block can be suspected. Without it AF is from RR alone.
+    usable, leads : optional
+        Lead mask and lead names of ``signal`` (II, V1, aVF, III are preferred).
 
     Returns
     -------
@@ -210,7 +522,8 @@ def assess_rhythm(
     Raises
     ------
     InvalidSignalError
-        Unsorted or out-of-range R peaks, a bad fs, or labels of the wrong length.
+        Unsorted or out-of-range R peaks, a bad fs, labels of the wrong length, or a
+        signal whose length is not ``n_samples``.
 
     References
     ----------
@@ -237,6 +550,12 @@ def assess_rhythm(
     if labels is not None and len(labels) != r.size:
         raise InvalidSignalError(
             "one label per R peak", expected=f"{r.size} labels", got=f"{len(labels)}"
+        )
+    if signal is not None and (np.ndim(signal) != 2 or np.shape(signal)[1] != n_samples):
+        raise InvalidSignalError(
+            "signal must be (leads, n_samples)",
+            expected=f"(leads, {n_samples})",
+            got=f"{np.shape(signal)}",
         )
     duration_s = n_samples / fs
     gaps = _gaps_s(r, fs, n_samples)
@@ -268,43 +587,156 @@ def assess_rhythm(
     nn = rr[keep]
     diffs = _successive_differences(rr, keep)
     irregularity = _irregularity(rr, keep, cfg.af_min_rr)
+    hr = float(60.0 / rr.mean())
+    atrial = (
+        assess_atrial(np.asarray(signal, dtype=np.float64), fs, r, labels, usable, leads)
+        if signal is not None
+        else AtrialActivity()
+    )
+    af_score: float | None = None
+    if irregularity is None:
+        af = False
+    elif atrial.p_wave_corr is None:
+        af = irregularity > _af_threshold(rr.size, cfg)
+    else:
+        b0, b1, b2 = AF_SCORE_COEF
+        af_score = (
+            b0 + b1 * float(np.log(max(irregularity, 1e-4))) + b2 * atrial.p_wave_corr
+        )
+        short = rr.size < cfg.af_short_max_rr
+        af = irregularity > AF_SCORE_MIN_IRREGULARITY and af_score > (
+            cfg.af_score_threshold_short if short else cfg.af_score_threshold
+        )
+    flutter = (
+        atrial.flutter_concentration is not None
+        and atrial.flutter_concentration > cfg.afl_concentration
+    )
     return RhythmFeatures(
-        heart_rate_bpm=float(60.0 / rr.mean()),
+        heart_rate_bpm=hr,
         rr_mean_ms=float(nn.mean() * 1e3),
         rr_sd_ms=float(nn.std(ddof=1) * 1e3) if nn.size > 1 else None,
         rmssd_ms=float(np.sqrt(np.mean(diffs**2)) * 1e3) if diffs.size else None,
         rr_irregularity=irregularity,
-        af_suspected=irregularity is not None
-        and irregularity > _af_threshold(rr.size, cfg),
+        af_suspected=af,
         longest_pause_ms=float(gaps.max() * 1e3),
         pauses_s=tuple(float(v) for v in rr[rr > cfg.pause_warn_s]),
         n_beats=int(r.size),
         n_ventricular=n_v,
         n_supraventricular=n_s,
         duration_s=duration_s,
+        p_wave_corr=atrial.p_wave_corr,
+        af_score=af_score,
+        flutter_hz=atrial.flutter_hz,
+        flutter_concentration=atrial.flutter_concentration,
+        flutter_suspected=flutter,
+        atrial_rate_bpm=atrial.atrial_rate_bpm,
+        pr_sd_ms=atrial.pr_sd_ms,
+        avb3_suspected=_avb3(hr, rr, atrial),
+    )
+
+
+def _avb3(hr: float, rr: NDArray[np.float64], a: AtrialActivity) -> bool:
+    """Third-degree AV block criteria (see ``_rule_avb3``); ``rr`` in seconds."""
+    if (
+        rr.size < 3
+        or a.p_wave_corr is None
+        or a.atrial_rate_bpm is None
+        or a.atrial_regularity is None
+        or a.pr_sd_ms is None
+    ):
+        return False
+    return (
+        hr < AVB3_MAX_RATE_BPM
+        and float(rr.std() / rr.mean()) < AVB3_MAX_RR_CV
+        and a.p_wave_corr < AVB3_MAX_P_CORR
+        and a.atrial_regularity >= AVB3_MIN_ATRIAL_REGULARITY
+        and a.atrial_rate_bpm > AVB3_MIN_RATE_RATIO * hr
+        and a.pr_sd_ms > AVB3_MIN_PR_SD_MS
     )
 
 
 def _rule_af(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
-    """AF: irregularly irregular RR without another explanation.
+    """AF: irregularly irregular RR without a consistent P wave.
 
-    Criterion: normalised median absolute successive RR difference > ``AF_IRREGULARITY``
-    (``AF_IRREGULARITY_SHORT`` below ``AF_SHORT_MAX_RR`` intervals)
-    over >= ``AF_MIN_RR`` intervals (Dash et al. 2009, doi:10.1007/s10439-009-9740-z,
-    robust variant; threshold chosen on CinC 2017 even records). AHA/ACCF/HRS 2007 part II
-    (doi:10.1161/CIRCULATIONAHA.106.180201) lists AF as "irregular ventricular response
-    without discrete P waves": P waves are not checked here, so the label says "suspected".
+    AHA/ACCF/HRS 2007 part II (doi:10.1161/CIRCULATIONAHA.106.180201) lists AF as
+    "irregular ventricular response without discrete P waves". With the signal, the score
+    ``AF_SCORE_COEF`` . (1, ln irregularity, P-wave correlation) must exceed
+    ``AF_SCORE_THRESHOLD`` (``..._SHORT`` below ``AF_SHORT_MAX_RR`` intervals): irregular
+    RR (Dash et al. 2009, doi:10.1007/s10439-009-9740-z, robust variant) and the absence
+    of the same P wave before every QRS (the P-wave criterion of automated AF detectors,
+    e.g. Ladavich & Ghoraani 2015, doi:10.1016/j.bspc.2015.01.007) weigh together, so
+    sinus arrhythmia with clear P waves is not AF. Without the signal: irregularity alone
+    > ``AF_IRREGULARITY`` (``AF_IRREGULARITY_SHORT`` for short records).
     """
     if not f.af_suspected or f.rr_irregularity is None:
         return None
     rate = f"{f.heart_rate_bpm:.0f} bpm" if f.heart_rate_bpm is not None else "rate n/a"
+    with_p = f.p_wave_corr is not None
+    p_text = f", P-wave correlation {f.p_wave_corr:.2f}" if with_p else ""
     return Finding(
         code="AF",
         label_en="Atrial fibrillation (suspected)",
         label_zh="心房颤动(疑似)",
         priority=Priority.WARNING,
-        source="rules:af-rr-irregularity",
-        detail=f"RR irregularity {f.rr_irregularity:.3f}, {f.n_beats} beats, {rate}",
+        source="rules:af-rr-p-wave" if with_p else "rules:af-rr-irregularity",
+        detail=(
+            f"RR irregularity {f.rr_irregularity:.3f}{p_text}, {f.n_beats} beats, {rate}"
+        ),
+    )
+
+
+def _rule_afl(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
+    """Atrial flutter: regular atrial waves at 230-360 /min (sawtooth) with any block.
+
+    Criterion: after QRST cancellation (subtracting the median beat at every beat), one
+    spectral peak and its second harmonic hold more than ``AFL_CONCENTRATION`` of the
+    1-15 Hz power in some lead, the peak between 3.8 and 6 Hz (AHA/ACCF/HRS 2007 part II:
+    flutter waves at 240-340 /min; the spectral method follows Stridh & Soernmo 2001,
+    doi:10.1109/10.930901). A warning, as AF.
+    """
+    if not f.flutter_suspected or f.flutter_hz is None:
+        return None
+    return Finding(
+        code="AFL",
+        label_en="Atrial flutter (suspected)",
+        label_zh="心房扑动(疑似)",
+        priority=Priority.WARNING,
+        source="rules:afl-flutter-spectrum",
+        detail=(
+            f"atrial waves {60 * f.flutter_hz:.0f} /min, "
+            f"spectral concentration {f.flutter_concentration or 0.0:.2f}"
+        ),
+    )
+
+
+def _rule_avb3(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
+    """Third-degree (complete) AV block: P waves march through at their own regular rate,
+    dissociated from a slow regular escape rhythm (AHA/ACCF/HRS 2007 part II; 心电学危急值
+    中国专家共识 2017 lists it as a critical value).
+
+    Criteria, all required: ventricular rate < ``AVB3_MAX_RATE_BPM``, regular RR
+    (coefficient of variation < ``AVB3_MAX_RR_CV``, from >= 3 intervals), no P wave at a
+    fixed place before the QRS (P-wave correlation < ``AVB3_MAX_P_CORR``), regular
+    atrial activity in the QRST-cancelled residual (autocorrelation peak >=
+    ``AVB3_MIN_ATRIAL_REGULARITY``) at >= ``AVB3_MIN_RATE_RATIO`` x the ventricular rate,
+    and the interval from the last atrial peak to each QRS varying (SD >
+    ``AVB3_MIN_PR_SD_MS``). An atrial rate at exactly twice the ventricular rate looks
+    like 2:1 block in 10 s and is missed. Evidence so far is a
+    constructed record (real P waves and real QRST complexes at independent rates): no
+    real complete AV block is in the shared data.
+    """
+    if not f.avb3_suspected:
+        return None
+    return Finding(
+        code="AVB3",
+        label_en="Third-degree AV block (suspected)",
+        label_zh="三度房室传导阻滞(疑似)",
+        priority=Priority.CRITICAL,
+        source="rules:avb3-av-dissociation",
+        detail=(
+            f"atrial {f.atrial_rate_bpm or 0.0:.0f} /min, ventricular "
+            f"{f.heart_rate_bpm or 0.0:.0f} /min, PR SD {f.pr_sd_ms or 0.0:.0f} ms"
+        ),
     )
 
 
@@ -395,7 +827,7 @@ def _rule_pvc(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
 def rhythm_findings(
     features: RhythmFeatures, config: RhythmConfig | None = None
 ) -> list[Finding]:
-    """Apply the rhythm rules (AF, rate, pause, PVC) to ``features``.
+    """Apply the rhythm rules (pause, AVB3, rate, AF, AFL, PVC) to ``features``.
 
     Parameters
     ----------
@@ -409,7 +841,7 @@ def rhythm_findings(
     list of Finding
         Most urgent first; empty when the rhythm raises nothing.
     """
-    rules = (_rule_pause, _rule_rate, _rule_af, _rule_pvc)
+    rules = (_rule_pause, _rule_avb3, _rule_rate, _rule_af, _rule_afl, _rule_pvc)
     cfg = config or _DEFAULT
     found = [f for rule in rules if (f := rule(features, cfg)) is not None]
     return sorted(found, key=lambda f: f.priority.rank)

@@ -25,6 +25,7 @@ class Code(StrEnum):
     BRADY = "BRADY"
     TACHY = "TACHY"
     AF = "AF"
+    AFL = "AFL"
     AF_RVR = "AF_RVR"
     PVC = "PVC"
     LQT = "LQT"
@@ -49,6 +50,7 @@ LABELS: dict[Code, tuple[str, str]] = {
     Code.BRADY: ("Bradycardia", "心动过缓"),
     Code.TACHY: ("Tachycardia", "心动过速"),
     Code.AF: ("Atrial fibrillation / flutter", "心房颤动/心房扑动"),
+    Code.AFL: ("Atrial flutter", "心房扑动"),
     Code.AF_RVR: (
         "Atrial fibrillation with rapid ventricular response",
         "心房颤动伴快速心室率",

@@ -128,12 +128,32 @@ def test_sinus_arrhythmia_and_isolated_ectopy_are_not_af() -> None:
     assert not g.af_suspected, f"one PVC gave irregularity {g.rr_irregularity:.3f}"
 
 
-@pytest.mark.xfail(reason="known limitation: RR-only AF rule, pronounced sinus arrhythmia")
-def test_pronounced_sinus_arrhythmia_is_not_af() -> None:
+def test_pronounced_sinus_arrhythmia_is_not_af(sample_dir: Path) -> None:
+    """+/-80 ms respiratory RR modulation: irregular enough for the RR-only rule, but a
+    consistent P wave precedes every QRS, so with the signal it is not AF.
+
+    The record is built from the real P waves and QRST complexes of the normal sample
+    record (``bench.rhythm.construct_av_record``, 1:1 conduction at its own PR).
+    """
+    from bench.rhythm import construct_av_record
+    from edge_agent.analysis import analyze
+    from edge_agent.io import read_record
+
+    rec = read_record(sample_dir / "00001_hr.hea")
     t = np.arange(14)
     rr = 0.85 + 0.08 * np.sin(2 * np.pi * t / 5.0)  # +/-80 ms over a 4 s breath
-    f = assess_rhythm(_peaks(rr), FS, int((rr.sum() + 1) * FS))
-    assert not f.af_suspected, f"irregularity {f.rr_irregularity:.3f}"
+    p_on = 0.3 + np.concatenate([[0.0], np.cumsum(rr)])
+    x = construct_av_record(
+        rec.signal, rec.fs, rec.leads, conduction="1:1", atrial_onsets_s=p_on,
+        duration_s=float(p_on[-1] + 0.9),
+    )  # fmt: skip
+    a = analyze(x, rec.fs, rec.leads)
+    assert a.rhythm is not None and a.beats is not None
+    rr_only = assess_rhythm(a.beats.rpeaks, rec.fs, x.shape[1], a.beats.labels)
+    assert rr_only.af_suspected, "the RR-only rule no longer trips: test lost its point"
+    assert not a.rhythm.af_suspected, f"{a.rhythm}"
+    assert a.rhythm.p_wave_corr is not None and a.rhythm.p_wave_corr > 0.8
+    assert "AF" not in {f.code for f in a.triage.findings}, f"{a.triage.findings}"
 
 
 def test_pvc_count_priority_and_nn_statistics() -> None:
