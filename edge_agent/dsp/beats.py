@@ -81,13 +81,46 @@ def _gather(
     return out
 
 
+def _lagged(
+    x: NDArray[np.float64],
+    centers: NDArray[np.int64],
+    lags: NDArray[np.int64],
+    offsets: NDArray[np.int64],
+) -> NDArray[np.float64]:
+    """``x[:, clip(centers[:, None, None] + lags[:, None] + offsets)]``: (leads, beats,
+    lags, w), a new C-contiguous array.
+
+    ``lags`` and ``offsets`` are arithmetic progressions with the same step ``d`` (or a
+    single element), so ``lags[i] + offsets[k] = lags[0] + offsets[0] + d * (i + k)``:
+    the samples ``centers + lags[0] + offsets[0] + d * j`` are gathered once and every
+    lag is a window of them (a strided view, then one contiguous copy), instead of an
+    element-by-element gather of every lag.
+    """
+    n_lags, width = lags.size, offsets.size
+    if n_lags > 1:
+        d = int(lags[1] - lags[0])
+    else:
+        d = int(offsets[1] - offsets[0]) if width > 1 else 1
+    j = int(lags[0] + offsets[0]) + d * np.arange(n_lags + width - 1)
+    flat = np.take(x, np.clip(centers[:, None] + j, 0, x.shape[-1] - 1), axis=1)
+    s_lead, s_beat, s_j = flat.strides
+    view: NDArray[np.float64] = np.ndarray(
+        (flat.shape[0], flat.shape[1], n_lags, width),
+        dtype=np.float64,
+        buffer=flat,
+        strides=(s_lead, s_beat, s_j, s_j),
+    )
+    return np.ascontiguousarray(view)
+
+
 def _unit_rows(seg: NDArray[np.float64]) -> NDArray[np.float64]:
     """(leads, beats, [lags,] w) -> (beats, [lags,] leads*w): mean-removed unit vectors."""
     v = seg - seg.mean(axis=-1, keepdims=True)
     v = np.moveaxis(v, 0, -2)
     v = v.reshape(*v.shape[:-2], -1)
     norm = np.sqrt(np.einsum("...d,...d->...", v, v))
-    return np.asarray(v / np.maximum(norm, 1e-12)[..., None], dtype=np.float64)
+    v /= np.maximum(norm, 1e-12)[..., None]  # v is a new array (the subtraction's)
+    return np.asarray(v, dtype=np.float64)
 
 
 def _qrs_width(seg: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -127,12 +160,16 @@ def _beat_noise(
     """High-frequency activity per beat: median |2nd difference| summed over leads.
 
     Sampled every ~8 ms over R-0.25 s .. R+0.45 s; the median ignores the QRS itself.
+    The three taps are gathered as contiguous planes (leads, 3, beats, points).
     """
     offs = np.arange(-round(0.25 * fs), round(0.45 * fs) + 1, _stride(fs, _MORPH_HZ))
-    trip = _gather(x, r, (offs[:, None] + np.arange(3)).ravel())
-    trip = trip.reshape(x.shape[0], r.size, offs.size, 3)
-    d2 = np.abs(trip[..., 0] - 2.0 * trip[..., 1] + trip[..., 2]).sum(axis=0)
-    return np.asarray(median(d2, axis=1), dtype=np.float64)
+    idx = np.arange(3)[:, None, None] + r[None, :, None] + offs[None, None, :]
+    trip = np.take(x, np.clip(idx, 0, x.shape[-1] - 1), axis=1)  # (leads, 3, beats, pts)
+    d2 = np.multiply(trip[:, 1], 2.0)
+    np.subtract(trip[:, 0], d2, out=d2)
+    d2 += trip[:, 2]
+    np.abs(d2, out=d2)
+    return np.asarray(median(d2.sum(axis=0), axis=1), dtype=np.float64)
 
 
 def _rr_context(r: NDArray[np.int64]) -> tuple[NDArray[np.bool_], float]:
@@ -226,12 +263,7 @@ def classify_beats(
     half = max(2, round(_QRS_HALF_S * fs / step)) * step
     max_lag = max(1, round(_ALIGN_LAG_S * fs / step))
     lags = np.arange(-max_lag, max_lag + 1) * step
-    idx = np.clip(
-        r[:, None, None] + lags[None, :, None] + np.arange(-half, half + 1, step),
-        0,
-        x.shape[1] - 1,
-    )
-    seg = np.take(x, idx, axis=1)  # (leads, beats, lags, w) at ~125 Hz
+    seg = _lagged(x, r, lags, np.arange(-half, half + 1, step))  # (l, b, lags, w), ~125 Hz
     unit = _unit_rows(seg)  # (beats, lags, d)
     wstep = _stride(fs, _WIDTH_HZ)
     whalf = max(3, round(_WIDTH_HALF_S * fs))
@@ -286,10 +318,11 @@ def _best_lag(
     lags: NDArray[np.int64],
 ) -> NDArray[np.int64]:
     """Lag (from ``lags``) minimising the squared error of each mean-removed segment."""
-    idx = np.clip(centers[:, None, None] + lags[None, :, None] + offs, 0, x.shape[1] - 1)
-    seg = np.take(x, idx, axis=1)  # (leads, beats, lags, w)
+    seg = _lagged(x, centers, lags, offs)  # (leads, beats, lags, w)
     seg -= seg.mean(axis=3, keepdims=True)
-    sse = ((seg - template[:, None, None, :]) ** 2).sum(axis=(0, 3))
+    seg -= template[:, None, None, :]
+    np.multiply(seg, seg, out=seg)
+    sse = seg.sum(axis=(0, 3))
     return np.asarray(lags[np.argmin(sse, axis=1)], dtype=np.int64)
 
 

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from edge_agent.dsp._reduce import median
 from edge_agent.dsp._validate import check_signal
 from edge_agent.dsp.results import (
     BeatClass,
@@ -273,7 +274,7 @@ def lead_quality_features(
     else:
         pair_ptp = wmax - wmin
     two_ptp = np.sort(_group(pair_ptp, 20).max(axis=2), axis=1)
-    amp = np.median(two_ptp, axis=1)
+    amp = np.asarray(median(two_ptp, axis=1))
     feats[:, F_AMP_MV] = amp
     k = two_ptp.shape[1] - 1
     feats[:, F_BURST] = two_ptp[:, int(np.ceil(0.9 * k))] / np.maximum(
@@ -483,7 +484,7 @@ def beat_quality_features(
     if rz.size < 2:
         return out
     # template matching on a window of one median RR around each R
-    rr = float(np.median(np.diff(rz)))
+    rr = float(median(np.diff(rz)))
     pre, post = max(1, round(0.4 * rr)), max(2, round(0.6 * rr))
     inside = rz[(rz - pre >= 0) & (rz + post < n)]
     if inside.size >= 2:
@@ -509,7 +510,7 @@ def beat_quality_features(
         pos = blocks.argmax(axis=2)
         val = np.take_along_axis(blocks, pos[:, :, None], axis=2)[:, :, 0]
         per2 = max(1, n_blk // 8)
-        typical = np.median(val[:, : per2 * 8].reshape(n_leads, -1, 8).max(axis=2), axis=1)
+        typical = np.asarray(median(val[:, : per2 * 8].reshape(n_leads, -1, 8).max(axis=2)))
         keep = val > 0.3 * typical[:, None]
         keep[:, 1:] &= val[:, 1:] >= val[:, :-1]
         keep[:, :-1] &= val[:, :-1] > val[:, 1:]
@@ -593,7 +594,7 @@ def assess_beat_quality(
         feats = beat_quality_features(x if idx.size == x.shape[0] else x[idx], fs, r)
         rr_s = np.diff(r) / fs
         record_votes = (
-            int(float(np.median(beats.template_corr)) < cfg.qrs_corr_min)
+            int(float(median(beats.template_corr)) < cfg.qrs_corr_min)
             + int(float(rr_s.min()) < cfg.rr_min_s)
             + int(float((rr_s < _SHORT_RR_S).mean()) > cfg.short_rr_max)
         )

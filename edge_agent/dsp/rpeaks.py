@@ -76,7 +76,7 @@ from numpy.typing import NDArray
 from edge_agent.dsp._reduce import median
 from edge_agent.dsp._rpeak_decision import decide_beats
 from edge_agent.dsp._validate import check_signal
-from edge_agent.dsp.filters import sosfilt_rows
+from edge_agent.dsp.filters import filtfilt_rows
 from edge_agent.errors import InvalidSignalError
 
 __all__ = [
@@ -254,16 +254,10 @@ def _filtfilt(
     """Zero-phase ``sosfilt`` forward and backward with odd edge extension.
 
     The same as ``scipy.signal.sosfiltfilt(sos, x, axis=-1)`` but with the initial
-    state cached with the design instead of solved on every call.
+    state cached with the design instead of solved on every call
+    (:func:`edge_agent.dsp.filters.filtfilt_rows`).
     """
-    pad = min(pad, x.shape[-1] - 1)
-    left = 2.0 * x[:, :1] - x[:, pad:0:-1]
-    right = 2.0 * x[:, -1:] - x[:, -2 : -pad - 2 : -1]
-    ext = np.concatenate((left, x, right), axis=-1)
-    y = sosfilt_rows(sos, ext, zi, overwrite_x=True)  # ext is our scratch copy
-    y = sosfilt_rows(sos, y[:, ::-1], zi)
-    out: NDArray[np.float64] = np.ascontiguousarray(y[:, ::-1][:, pad:-pad])
-    return out
+    return filtfilt_rows(sos, zi, x, pad)
 
 
 def _moving_sum(x: NDArray[np.float64], width: int) -> NDArray[np.float64]:
@@ -377,15 +371,17 @@ def _periodicity(
     if m < w:
         e = np.pad(e, ((0, 0), (0, w - m)))
     seg = e[:, : nw * w].reshape(n_leads, nw, w)
-    seg = seg - seg.mean(axis=-1, keepdims=True)
-    spec = np.fft.rfft(seg, 2 * w, axis=-1)
-    ac = np.fft.irfft(spec * np.conj(spec), 2 * w, axis=-1)[..., :w]
-    ac *= w / np.maximum(w - np.arange(w), 1)
-    zero = ac[..., :1]
-    ac = np.divide(ac, zero, out=np.zeros_like(ac), where=zero > 0)
+    padded = np.zeros((n_leads, nw, 2 * w))  # zero-padded to 2w: a linear correlation
+    np.subtract(seg, seg.mean(axis=-1, keepdims=True), out=padded[..., :w])
+    spec = np.fft.rfft(padded, axis=-1)
+    ac = np.fft.irfft(spec * np.conj(spec), 2 * w, axis=-1)
     lo = max(1, int(0.25 * fd))
     hi = max(lo + 1, min(int(2.0 * fd), w // 2))
-    q = ac[..., lo:hi].max(axis=-1)
+    # unbiased (x w / (w - lag)), then normalised by lag 0 and maximised over lo..hi lags;
+    # dividing by a positive lag-0 value is monotonic, so it is applied after the max
+    zero = ac[..., 0]  # its unbiasing factor is w / w = 1
+    peak = (ac[..., lo:hi] * (w / np.maximum(w - np.arange(lo, hi), 1))).max(axis=-1)
+    q = np.divide(peak, zero, out=np.zeros_like(peak), where=zero > 0)
     # linear interpolation from window centres to block centres, all leads at once
     centres_w = (np.arange(nw) + 0.5) * w * k
     centres_b = (np.arange(blocks) + 0.5) * block
@@ -416,12 +412,15 @@ def _gain(
 
 def _positive_median(v: NDArray[np.float64]) -> NDArray[np.float64]:
     """Median of the positive entries of each row (0 when none); shape (rows, 1)."""
-    count = (v > 0).sum(axis=-1, keepdims=True)
-    ordered = np.sort(np.where(v > 0, v, np.inf), axis=-1)
-    lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0), axis=-1)
-    hi = np.take_along_axis(ordered, np.maximum(count // 2, 0), axis=-1)
+    positive = v > 0
+    count = np.count_nonzero(positive, axis=-1)
+    ordered = np.where(positive, v, np.inf)
+    ordered.sort(axis=-1)
+    rows = np.arange(v.shape[0])
+    lo = ordered[rows, np.maximum((count - 1) // 2, 0)]
+    hi = ordered[rows, count // 2]
     med: NDArray[np.float64] = np.where(count > 0, 0.5 * (lo + hi), 0.0)
-    return med
+    return med[:, None]
 
 
 def _padded(
@@ -574,7 +573,7 @@ def detect_rpeaks(
     ns = _to_samples(cfg, float(fs))
     k = ns.factor
     work = _block_mean(x, k)
-    live = np.ptp(work, axis=-1) > 0.0
+    live = work.max(axis=-1) > work.min(axis=-1)  # not flat (ptp > 0)
     if not live.all():
         x, work = x[live], work[live]
     if x.shape[0] == 0:
