@@ -321,6 +321,12 @@ def main() -> None:
         "evaluation": ev,
         "inference": timing,
     }
+    lopo_p = {
+        f"{r.dataset}/{r.record}": round(float(v), 4)
+        for r, v, m in zip(d.rows, oof, d.real & (d.y == 1), strict=True)
+        if m
+    }
+    (OUT_DIR / "lopo_predictions.json").write_text(json.dumps(lopo_p, indent=1) + "\n")
     (OUT_DIR / "card.json").write_text(
         json.dumps(card, indent=2, ensure_ascii=False) + "\n"
     )

@@ -1,7 +1,11 @@
 """Combined triage: rules and model findings merged into one priority.
 
-Policy (sensitivity first for critical findings): either the rules or the model can raise
+Policy (sensitivity first for critical findings): either the rules or a model can raise
 any finding; both are kept, each with its own ``source``, so the report says which fired.
+STEMI: the 4th-UDMI rules, the CNN and the STEMI feature model (``model.stemi``) each
+raise it on their own. AF (a warning, not critical): the CNN card's ``combine`` policy
+(:func:`apply_af_policy`) - the rules' AF stands when the CNN does not clearly deny it,
+the CNN alone raises AF only when confident - because "either" cost specificity.
 An unreadable record (no usable lead) is ``unreadable`` with a ``NOISE`` finding, whatever
 else is known. Otherwise the priority is the tier of the most urgent finding
 (critical > warning > unreadable > routine), ``routine`` when there is none.
@@ -31,7 +35,14 @@ if TYPE_CHECKING:
     from edge_agent.triage.model import TriageModel
     from edge_agent.triage.stemi_model import StemiFeatureModel
 
-__all__ = ["MODEL_TIERS", "Triage", "model_findings", "stemi_model_finding", "triage"]
+__all__ = [
+    "MODEL_TIERS",
+    "Triage",
+    "apply_af_policy",
+    "model_findings",
+    "stemi_model_finding",
+    "triage",
+]
 
 # Tier of each model class when its probability reaches the card's threshold.
 MODEL_TIERS: dict[str, Priority] = {
@@ -146,6 +157,49 @@ def stemi_model_finding(
     return p, finding
 
 
+# Rule findings the AF policy may withdraw (AF with rapid ventricular response is
+# critical and always kept: sensitivity first).
+_AF_RULE_CODES = frozenset({"AF", "AFL"})
+
+
+def apply_af_policy(
+    findings: Sequence[Finding],
+    p_af: float | None,
+    model_id: str,
+    policy: Mapping[str, float] | None,
+) -> list[Finding]:
+    """Combine the rules' AF call with the model's AF probability (card policy).
+
+    Policy ``{"rules_need_model_p": lo, "model_alone_p": hi}`` (chosen on the CinC 2017
+    validation split by ``models/choose_af_policy.py``): a rules AF/flutter warning stands
+    when the model's P(AF) >= ``lo``; the model alone raises AF when P(AF) >= ``hi``.
+    Without a policy or a probability the findings are returned unchanged.
+    """
+    if policy is None or p_af is None:
+        return list(findings)
+    lo = float(policy.get("rules_need_model_p", 0.0))
+    hi = float(policy.get("model_alone_p", 1.01))
+    src = f"model:{model_id}"
+    out = []
+    for f in findings:
+        if f.source.startswith("rules:") and f.code in _AF_RULE_CODES and p_af < lo:
+            continue
+        if f.source == src and f.code == "AF" and p_af < hi:
+            continue
+        out.append(f)
+    if p_af >= hi and not any(f.source == src and f.code == "AF" for f in out):
+        out.append(
+            make_finding(
+                Code.AF,
+                Priority.WARNING,
+                src,
+                f"p={p_af:.2f} >= {hi:.2f}",
+                probability=p_af,
+            )
+        )
+    return out
+
+
 def _priority(findings: Sequence[Finding]) -> Priority:
     if not findings:
         return Priority.ROUTINE
@@ -203,6 +257,9 @@ def triage(
         model_id = model.model_id
         n_leads = int(model_input.lead_mask[0].sum())
         findings.extend(model_findings(probs, model.thresholds, model_id, n_leads))
+        findings = apply_af_policy(
+            findings, probs.get(Code.AF.value), model_id, model.combine.get("AF")
+        )
     if model is not None and model.stemi is not None:
         p, stemi_finding = stemi_model_finding(
             model.stemi,

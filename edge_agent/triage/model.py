@@ -69,6 +69,16 @@ class TriageModel:
         self.path = path
         self._session = session
         self._output = str(card["outputs"][0]["name"])
+        # How this model's calls combine with the rules, per class (card "combine"):
+        # AF: {"rules_need_model_p": lo, "model_alone_p": hi}, see combine.apply_af_policy.
+        self.combine: dict[str, dict[str, float]] = {
+            str(k): {
+                str(kk): float(vv)
+                for kk, vv in v.items()
+                if isinstance(vv, int | float) and not isinstance(vv, bool)
+            }
+            for k, v in (card.get("combine") or {}).items()
+        }
         # The STEMI feature model loaded beside this one (``load_default_model``).
         self.stemi: StemiFeatureModel | None = None
 

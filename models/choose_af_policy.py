@@ -1,0 +1,151 @@
+"""Choose how the CNN's AF probability combines with the AF rules; write it to the card.
+
+Run: ``.venv/bin/python -m models.choose_af_policy`` (after any change of the rhythm rules
+or the CNN). Every CinC 2017 validation record (single lead, ``models/datasets.py``
+split) goes through ``edge_agent.analyze`` with the CNN; the rules' AF/flutter call and
+the CNN's P(AF) are kept. A grid over ``rules_need_model_p`` (lo: the rules' AF stands
+when P(AF) >= lo; 0 = always) and ``model_alone_p`` (hi: the CNN alone raises AF when
+P(AF) >= hi; 1.01 = never) picks the highest validation sensitivity with validation
+specificity >= 0.95 (ties: higher specificity, then the simpler policy). The grid holds
+"rules only" (0, 1.01) and "rules or model" (0, card threshold). The test split is only
+reported, never used for the choice. The choice goes into
+``models/ecg_triage_cnn/card.json`` under ``combine.AF`` with its numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_agent.analysis import analyze
+from edge_agent.triage import load_default_model
+from models import datasets as ds
+
+log = logging.getLogger("models.choose_af_policy")
+CARD = Path(__file__).resolve().parent / "ecg_triage_cnn" / "card.json"
+SPEC_TARGET = 0.95
+_AF_CODES = {"AF", "AF_RVR", "AFL"}
+
+
+def collect() -> dict[str, dict[str, np.ndarray]]:
+    """Per split: y (AF), rules (AF call), rvr (AF_RVR call), p (CNN P(AF), 0 if none)."""
+    model = load_default_model(with_stemi=False)
+    model.combine = {}  # raw calls, no policy
+    acc: dict[str, dict[str, list[Any]]] = {}
+    for e in ds._cinc2017(ds.SHARED / "cinc2017_af_subset"):
+        if e.split not in ("val", "test") or not e.known[ds.CLASSES.index("AF")]:
+            continue
+        tri = analyze(e.x, e.fs, e.leads, model=model).triage.to_dict()
+        codes = {f["code"] for f in tri["findings"] if f["source"].startswith("rules:")}
+        d = acc.setdefault(e.split, {"y": [], "rules": [], "rvr": [], "p": []})
+        d["y"].append(int(e.labels[ds.CLASSES.index("AF")]))
+        d["rules"].append(bool(codes & _AF_CODES))
+        d["rvr"].append("AF_RVR" in codes)
+        d["p"].append(float((tri["model_probabilities"] or {}).get("AF", 0.0)))
+    return {s: {k: np.asarray(v) for k, v in d.items()} for s, d in acc.items()}
+
+
+def decide(d: dict[str, np.ndarray], lo: float, hi: float) -> np.ndarray:
+    rules_ok = d["rules"] & ((d["p"] >= lo) | d["rvr"])
+    return np.asarray(rules_ok | (d["p"] >= hi))
+
+
+def se_sp(d: dict[str, np.ndarray], pred: np.ndarray) -> tuple[float, float]:
+    y = d["y"] == 1
+    return float(pred[y].mean()), float((~pred[~y]).mean())
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    data = collect()
+    val, test = data["val"], data["test"]
+    card = json.loads(CARD.read_text())
+    t_card = float(card["thresholds"]["AF"])
+    grid = []
+    for lo in np.r_[0.0, np.round(np.arange(0.01, 0.51, 0.01), 2)]:
+        for hi in np.r_[np.round(np.arange(0.2, 1.0, 0.01), 2), 1.01]:
+            se, sp = se_sp(val, decide(val, lo, hi))
+            grid.append((se, sp, float(lo), float(hi)))
+    ok = [g for g in grid if g[1] >= SPEC_TARGET]
+    if ok:
+        best = max(ok, key=lambda g: (g[0], g[1], -g[2], g[3]))
+    else:  # nothing reaches the target: highest specificity
+        best = max(grid, key=lambda g: (g[1], g[0]))
+    se, sp, lo, hi = best
+    named = {
+        "rules_only": (0.0, 1.01),
+        "rules_or_model": (0.0, t_card),
+        "rules_and_model": (t_card, 1.01),
+        "chosen": (lo, hi),
+    }
+    report = {}
+    for name, (a, b) in named.items():
+        v = se_sp(val, decide(val, a, b))
+        t = se_sp(test, decide(test, a, b))
+        report[name] = {
+            "rules_need_model_p": a,
+            "model_alone_p": b,
+            "val_se_sp": [round(v[0], 4), round(v[1], 4)],
+            "test_se_sp": [round(t[0], 4), round(t[1], 4)],
+        }
+        log.info("%-16s lo %.2f hi %.2f  val Se %.3f Sp %.3f  test Se %.3f Sp %.3f",
+                 name, a, b, *v, *t)  # fmt: skip
+    card["combine"] = {
+        "AF": {
+            "rules_need_model_p": lo,
+            "model_alone_p": hi,
+            "chosen_by": "models/choose_af_policy.py: highest CinC 2017 validation "
+            "sensitivity with specificity >= 0.95 (single lead)",
+            "n_val": [int(val["y"].sum()), int((val["y"] == 0).sum())],
+            "policies": report,
+        }
+    }
+    CARD.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    write_md_section(report, lo, hi)
+
+
+_BEGIN = "<!-- af-policy:begin -->"
+_END = "<!-- af-policy:end -->"
+
+
+def write_md_section(report: dict[str, Any], lo: float, hi: float) -> None:
+    """Replace (or append) the AF combination section of ``card.md``."""
+    md_path = CARD.with_name("card.md")
+    lines = [
+        _BEGIN,
+        "## AF: combination with the rules (card `combine.AF`)",
+        "",
+        f"Chosen by `.venv/bin/python -m models.choose_af_policy`: the rules' AF/flutter "
+        f"warning stands when P(AF) >= {lo:.2f}; the model alone raises AF when "
+        f"P(AF) >= {hi:.2f}; AF with rapid ventricular response (critical) always stands. "
+        "Highest CinC 2017 validation sensitivity with specificity >= 0.95; test only "
+        "reported.",
+        "",
+        "| policy | lo | hi | val Se / Sp | test Se / Sp |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in report.items():
+        v, t = r["val_se_sp"], r["test_se_sp"]
+        lines.append(
+            f"| {name} | {r['rules_need_model_p']:.2f} | {r['model_alone_p']:.2f} | "
+            f"{v[0]:.3f} / {v[1]:.3f} | {t[0]:.3f} / {t[1]:.3f} |"
+        )
+    lines.append(_END)
+    block = "\n".join(lines)
+    text = md_path.read_text()
+    if _BEGIN in text and _END in text:
+        head, rest = text.split(_BEGIN, 1)
+        text = head + block + rest.split(_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    md_path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
