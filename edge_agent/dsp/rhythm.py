@@ -88,14 +88,14 @@ AF_MIN_RR = 6
 # AF with the signal: logistic score of ln(irregularity) and the P-wave correlation,
 # fitted on the even CinC 2017 records (AF vs normal); thresholds for specificity 0.95
 # against normal on the even records (whole records / their first 10 s).
-AF_SCORE_COEF = (9.37, 2.24, -5.02)  # intercept, ln(irregularity), p_wave_corr
-AF_SCORE_THRESHOLD = -0.63
-AF_SCORE_THRESHOLD_SHORT = 0.63
+AF_SCORE_COEF = (8.855, 2.318, -4.143)  # intercept, ln(irregularity), p_wave_corr
+AF_SCORE_THRESHOLD = -0.666
+AF_SCORE_THRESHOLD_SHORT = 1.043
 # ... and at least this irregularity: a regular rhythm without P waves (junctional, AV
 # block) is not AF; costs 0.4 % of the even AF records.
 AF_SCORE_MIN_IRREGULARITY = 0.04
 # Atrial flutter: flutter-band peak concentration of the QRST-cancelled residual; the
-# largest value among the even-id PTB-XL normal ECGs was 0.28.
+# largest value among the even-id PTB-XL normal ECGs was 0.285.
 AFL_CONCENTRATION = 0.29
 # Third-degree AV block: slow regular ventricular rhythm, no fixed P before the QRS,
 # regular atrial activity faster than the ventricles, PR varying.
@@ -292,18 +292,29 @@ def _detrend_matrix(width: int) -> NDArray[np.float64]:
     return out
 
 
-def _p_wave_corr(seg: NDArray[np.float64], fd: float, pre: int) -> float | None:
-    """Median correlation of each beat's detrended pre-QRS window with their median.
+def _beat_median(seg: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Median along the last axis (beats) of (leads, window, beats), by one sort."""
+    srt = np.sort(seg, axis=-1)
+    m = srt.shape[-1]
+    if m % 2:
+        return srt[..., m // 2]
+    out: NDArray[np.float64] = 0.5 * (srt[..., m // 2 - 1] + srt[..., m // 2])
+    return out
 
-    ``seg`` is (leads, window samples, beats), R at sample ``pre``.
-    """
+
+def _p_wave_corr(
+    seg: NDArray[np.float64], tmpl: NDArray[np.float64], fd: float, pre: int
+) -> float | None:
+    """Median correlation of each beat's detrended pre-QRS window with the detrended
+    median beat's (``seg`` (leads, window, beats) of dominant beats, R at ``pre``)."""
     hi = pre - int(round(_P_WINDOW_S[1] * fd))
     lo = pre - int(round(_P_WINDOW_S[0] * fd))
     width = hi + 1 - lo
     if seg.shape[2] < 4 or width < 4:
         return None
-    ps = _detrend_matrix(width) @ seg[:, lo : hi + 1]
-    tm = np.asarray(median(ps, axis=-1))
+    d = _detrend_matrix(width)
+    ps = d @ seg[:, lo : hi + 1]
+    tm = tmpl[:, lo : hi + 1] @ d
     num = np.einsum("lkb,lk->b", ps, tm)
     den = np.einsum("lkb,lkb->b", ps, ps) * float(np.einsum("lk,lk->", tm, tm))
     return float(median(num / np.sqrt(np.maximum(den, 1e-24))))
@@ -313,21 +324,19 @@ def _cancel_qrst(
     z: NDArray[np.float64],
     rd: NDArray[np.int64],
     dominant: NDArray[np.bool_],
-    seg: NDArray[np.float64],
+    tmpl: NDArray[np.float64],
     pre: int,
 ) -> NDArray[np.float64]:
-    """Residual after subtracting the median beat at every dominant beat.
+    """Residual after subtracting the median beat ``tmpl`` at every dominant beat.
 
-    ``seg`` is (leads, window samples, beats). Each beat owns the samples from its start
-    (``pre`` before R, or 40 % of the RR when that is shorter) to the next beat's start,
-    so the owned stretches tile the record from the first beat's start to the last
-    beat's end; past the template's end nothing is subtracted. Ectopic beats' samples
-    are zeroed.
+    ``tmpl`` is (leads, window + 1), its last column zero. Each beat owns the samples
+    from its start (``pre`` before R, or 40 % of the RR when that is shorter) to the
+    next beat's start, so the owned stretches tile the record from the first beat's
+    start to the last beat's end; past the template's end nothing is subtracted.
+    Ectopic beats' samples are zeroed.
     """
     n = z.shape[1]
-    width = seg.shape[1]
-    tmpl = np.zeros((z.shape[0], width + 1))
-    tmpl[:, :width] = median(seg[:, :, dominant], axis=-1)
+    width = tmpl.shape[1] - 1
     start = np.empty(rd.size, dtype=np.int64)
     start[0] = max(0, int(rd[0]) - pre)
     start[1:] = rd[1:] - np.minimum(pre, (0.4 * np.diff(rd)).astype(np.int64))
@@ -357,7 +366,7 @@ def _flutter(
     n = e.shape[1]
     if n < 4 * fd:
         return None, None, None
-    nfft = max(n, int(20 * fd))  # 0.05-0.1 Hz bins
+    nfft = max(n, int(10 * fd))  # bins of 0.1 Hz or finer
     win = _hann(n)
     x = e - e.mean(axis=1, keepdims=True)
     x *= win
@@ -462,8 +471,12 @@ def assess_atrial(
     idx = np.arange(-pre, post)[:, None] + rd
     np.clip(idx, 0, z.shape[1] - 1, out=idx)
     seg = z[:, idx]  # (leads, window, beats)
-    pcorr = _p_wave_corr(seg[:, :, dominant], fd, pre)
-    e = _cancel_qrst(z, rd, dominant, seg, pre)
+    if not dominant.all():
+        seg = seg[:, :, dominant]
+    tmpl = np.zeros((z.shape[0], seg.shape[1] + 1))
+    tmpl[:, :-1] = _beat_median(seg)
+    pcorr = _p_wave_corr(seg, tmpl, fd, pre)
+    e = _cancel_qrst(z, rd, dominant, tmpl, pre)
     f_hz, conc, f_rms = _flutter(e, fd)
     rate: float | None = None
     regularity: float | None = None
