@@ -323,7 +323,12 @@ def _p_wave(
         return None, None
     sv = _spatial_velocity(w, cfg.p_sigma_s * fs, left, qrs_on)
     up = max(left, peak - half) + int(np.argmax(sv[max(left, peak - half) : peak + 1]))
-    down = peak + int(np.argmax(sv[peak : min(qrs_on, peak + half) + 1]))
+    # the P's descending-slope maximum is searched no closer to the QRS onset than the
+    # P peak itself (p_window_s[1]): up to the onset, the QRS's own upstroke at the P
+    # scale outgrew a low P's slope and the offset was walked out from the QRS onset
+    # (LUDB 91, 145: P offset = QRS onset - 1 sample)
+    stop = max(peak + 1, min(hi, peak + half))
+    down = peak + int(np.argmax(sv[peak : stop + 1]))
     on = _walk_out(sv, up, left, cfg.xi_p_on * sv[up])
     off = _walk_out(sv, down, qrs_on - 1, cfg.xi_p_off * sv[down])
     # A P wave rises from and returns to the baseline: reject atrial activity that runs
