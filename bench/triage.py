@@ -15,6 +15,18 @@ cart. Sets:
   mV - the shared PTB-XL subset holds none, which is reported);
 - AF on single-lead CinC 2017 test records.
 
+Sources: ``rules`` (4th-UDMI and rhythm rules), ``model`` (the CNN
+``ecg_triage_cnn``), ``stemi_features`` (the STEMI feature model; STEMI only) and
+``combined`` - what the cart reports: STEMI from any source; AF by the CNN card's
+``combine`` policy (``edge_agent.triage.combine.apply_af_policy``). The records are
+analysed once with the raw calls of every source; the combination is applied here with
+the same function the triage uses.
+
+The shipped STEMI feature model was trained on every real STEMI patient, so its calls on
+them here are in-sample; the honest numbers are the leave-one-patient-out ones
+(``stemi.lopo``: LOPO probabilities from ``models/stemi_features/lopo_predictions.json``
+for the positives, the shipped model on the never-trained normals).
+
 95 % CIs are percentile bootstrap (1000 resamples). AUC is the model probability's;
 for rules and the combination (binary decisions) ``auc`` is the binary AUC, (Se + Sp)/2.
 """
@@ -32,15 +44,23 @@ import numpy as np
 
 from edge_agent.analysis import analyze
 from edge_agent.triage import load_default_model
+from edge_agent.triage.combine import apply_af_policy, gate_model_finding
+from edge_agent.triage.labels import Code
 from models.datasets import CLASSES, Example, load_external_stemi, load_split
 from models.train import binary_metrics
 
 log = logging.getLogger("bench.triage")
 OUT = Path(__file__).resolve().parent / "results" / "triage.json"
+LOPO = (
+    Path(__file__).resolve().parents[1]
+    / "models"
+    / "stemi_features"
+    / "lopo_predictions.json"
+)
 _C = {c: i for i, c in enumerate(CLASSES)}
 # Which finding codes count as a positive call for each class.
 RULE_CODES: dict[str, set[str]] = {
-    "AF": {"AF", "AF_RVR"},
+    "AF": {"AF", "AF_RVR", "AFL"},
     "STEMI": {"STEMI"},
     "MI_OLD": {"MI_OLD"},
     "PVC": {"PVC"},
@@ -51,26 +71,50 @@ RULE_CODES: dict[str, set[str]] = {
 
 
 def run_record(e: Example, model: Any) -> dict[str, Any]:
-    """Analyse one example: per-class rule/model calls and the model probabilities."""
+    """Analyse one example: per-class calls of each source and the probabilities."""
     t0 = time.perf_counter()
     a = analyze(e.x, e.fs, e.leads, age_years=e.age, sex=e.sex, model=model)
     ms = (time.perf_counter() - t0) * 1000
     tri = a.triage.to_dict()
     findings = tri["findings"]
+    cnn_src = f"model:{model.model_id}"
     rule_codes = {f["code"] for f in findings if f["source"].startswith("rules:")}
-    model_codes = {f["code"] for f in findings if f["source"].startswith("model:")}
+    model_codes = {f["code"] for f in findings if f["source"] == cnn_src}
+    feat_codes = {
+        f["code"] for f in findings
+        if f["source"].startswith("model:") and f["source"] != cnn_src
+    }  # fmt: skip
     probs = tri.get("model_probabilities") or {}
     rules = {c: bool(RULE_CODES[c] & rule_codes) for c in RULE_CODES}
     rules["NORMAL"] = tri["priority"] == "routine" and not rule_codes
     mdl = {c: c in model_codes for c in RULE_CODES}
     mdl["NORMAL"] = probs.get("NORMAL", 0.0) >= model.thresholds["NORMAL"]
+    # What the cart reports: the triage's own AF policy on the raw findings.
+    policy = model.card.get("combine", {})
+    comb = apply_af_policy(
+        a.triage.findings, probs.get("AF"), model.model_id, policy.get("AF")
+    )
+    comb = gate_model_finding(
+        comb, Code.STEMI, probs.get("STEMI"), model.model_id, policy.get("STEMI")
+    )
+    comb_codes = {f.code for f in comb}
+    combined = {c: bool(RULE_CODES[c] & comb_codes) for c in RULE_CODES}
+    combined["NORMAL"] = rules["NORMAL"] and not (model_codes | feat_codes)
+    other_stemi = any(
+        f.code == "STEMI" and not f.source.startswith("model:stemi") for f in comb
+    )
     return {
         "record": f"{e.dataset}/{e.record}",
         "priority": tri["priority"],
         "rules": rules,
         "model": mdl,
+        "stemi_features": "STEMI" in feat_codes,
+        "combined": combined,
+        "combined_other_stemi": other_stemi,
         "prob": probs,
-        "stemi_detail": [f["detail"] for f in findings if f["code"] == "STEMI"],
+        "stemi_detail": [
+            f"{f['source']}: {f['detail']}" for f in findings if f["code"] == "STEMI"
+        ],
         "ms": ms,
     }
 
@@ -86,9 +130,7 @@ def _metrics(y: np.ndarray, rules: np.ndarray, model: np.ndarray, prob: np.ndarr
 
 
 def _combined(c: str, r: dict[str, Any]) -> bool:
-    if c == "NORMAL":  # normal only when neither source finds anything
-        return r["rules"]["NORMAL"] and not any(r["model"][k] for k in RULE_CODES)
-    return r["rules"][c] or r["model"][c]
+    return bool(r["combined"][c])
 
 
 def per_class(examples: list[Example], results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -114,13 +156,53 @@ def stemi_set(
     rules = np.array([results[j]["rules"]["STEMI"] for j in idx])
     model = np.array([results[j]["model"]["STEMI"] for j in idx])
     prob = np.array([results[j]["prob"].get("STEMI", 0.0) for j in idx])
-    return _metrics(y, rules, model, prob, rules | model)
+    feat = np.array([results[j]["stemi_features"] for j in idx])
+    fprob = np.array([results[j]["prob"].get("STEMI@stemi_features", 0.0) for j in idx])
+    comb = np.array([results[j]["combined"]["STEMI"] for j in idx])
+    out = _metrics(y, rules, model, prob, comb)
+    out["stemi_features"] = binary_metrics(y, feat.astype(int), fprob)
+    return out
+
+
+def stemi_lopo(
+    pos: list[int], neg: list[int], results: list[dict[str, Any]], threshold: float
+) -> dict[str, Any]:
+    """Honest STEMI numbers: LOPO feature-model probabilities for the positives."""
+    lopo = json.loads(LOPO.read_text())
+    keep = pos  # a window without features (no LOPO probability) counts as p = 0
+    y = np.array([1] * len(keep) + [0] * len(neg))
+    p_pos = np.array([lopo.get(results[j]["record"], 0.0) for j in keep])
+    p_neg = np.array([results[j]["prob"].get("STEMI@stemi_features", 0.0) for j in neg])
+    p = np.r_[p_pos, p_neg]
+    feat = p >= threshold
+    # the other sources as the cart combines them (the CNN's STEMI is gated by its card)
+    other = np.array([results[j]["combined_other_stemi"] for j in keep + neg])
+    rules = np.array([results[j]["rules"]["STEMI"] for j in keep + neg])
+    patients = [
+        results[j]["record"].split("/")[1].split("@")[0].split("_")[0] for j in keep
+    ]
+    hit = (feat | other)[: len(keep)]
+    per_patient = {
+        pt: f"{int(hit[[i for i, q in enumerate(patients) if q == pt]].sum())}/"
+        f"{patients.count(pt)}"
+        for pt in dict.fromkeys(patients)
+    }
+    return {
+        "note": "positives scored by the feature model trained without their patient "
+        "(models/train_stemi.py); normals by the shipped model (never trained on them)",
+        "n_without_features": sum(results[j]["record"] not in lopo for j in pos),
+        "stemi_features": binary_metrics(y, feat.astype(int), p),
+        "rules_or_stemi_features": binary_metrics(y, (feat | rules).astype(int), None),
+        "combined": binary_metrics(y, (feat | other).astype(int), None),
+        "combined_per_patient_detected": per_patient,
+    }
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     model = load_default_model()
+    model.combine = {}  # raw calls of each source; the policy is applied in run_record
     test = load_split({"test"})
     ext = load_external_stemi()
     allx = test + ext
@@ -130,6 +212,8 @@ def main() -> None:
         len(ext),
     )
     results = [run_record(e, model) for e in allx]
+    if model.stemi is None:
+        raise SystemExit("the STEMI feature model is not loaded")
     res_test = results[: len(test)]
 
     normals = [
@@ -144,6 +228,10 @@ def main() -> None:
         for j, e in enumerate(allx)
         if e.split == "external" and e.labels[_C["STEMI"]] == 1
     ]
+    ptbxl_acute = [
+        j for j, e in enumerate(allx)
+        if e.dataset == "ptbxl" and e.labels[_C["STEMI"]] == 1
+    ]  # fmt: skip
     ptb_healthy = [
         j for j, e in enumerate(allx) if e.tags.get("reason") == "Healthy control"
     ]
@@ -157,6 +245,7 @@ def main() -> None:
     af_rules = np.array([res_test[j]["rules"]["AF"] for j in cinc])
     af_model = np.array([res_test[j]["model"]["AF"] for j in cinc])
     af_prob = np.array([res_test[j]["prob"].get("AF", 0.0) for j in cinc])
+    af_comb = np.array([res_test[j]["combined"]["AF"] for j in cinc])
 
     report = {
         "model": model.model_id,
@@ -170,11 +259,30 @@ def main() -> None:
             "all_real_stemi_vs_normals": stemi_set(
                 ludb_stemi + ptb_acute, normals, results
             ),
+            "lopo_all_real_stemi_vs_normals": stemi_lopo(
+                ludb_stemi + ptb_acute + ptbxl_acute,
+                normals,
+                results,
+                model.stemi.threshold,
+            ),
             "non_stemi_abnormal_false_fire": {
                 src: int(sum(results[j][src]["STEMI"] for j in non_stemi_abnormal))
                 for src in ("rules", "model")
             }
-            | {"n": len(non_stemi_abnormal)},
+            | {
+                "stemi_features": int(
+                    sum(results[j]["stemi_features"] for j in non_stemi_abnormal)
+                ),
+                "combined": int(
+                    sum(results[j]["combined"]["STEMI"] for j in non_stemi_abnormal)
+                ),
+                "n": len(non_stemi_abnormal),
+                "fired_stemi_features": [
+                    results[j]["record"]
+                    for j in non_stemi_abnormal
+                    if results[j]["stemi_features"]
+                ],
+            },
             "ptb_healthy_must_not_fire": {
                 "n": len(ptb_healthy),
                 "rules_fired": [
@@ -186,6 +294,11 @@ def main() -> None:
                     results[j]["record"]
                     for j in ptb_healthy
                     if results[j]["model"]["STEMI"]
+                ],
+                "stemi_features_fired": [
+                    results[j]["record"]
+                    for j in ptb_healthy
+                    if results[j]["stemi_features"]
                 ],
             },
             "ptbxl_inj_must_not_fire": {
@@ -200,15 +313,20 @@ def main() -> None:
                     "rules": results[j]["rules"]["STEMI"],
                     "model": results[j]["model"]["STEMI"],
                     "p_stemi": round(results[j]["prob"].get("STEMI", 0.0), 3),
+                    "stemi_features": results[j]["stemi_features"],
+                    "p_stemi_features": round(
+                        results[j]["prob"].get("STEMI@stemi_features", 0.0), 3
+                    ),
                     "rules_detail": results[j]["stemi_detail"],
                 }
                 for j in ludb_stemi + ptb_acute
             },
             "n_normals": len(normals),
         },
-        "af_single_lead_cinc2017": _metrics(
-            af_y, af_rules, af_model, af_prob, af_rules | af_model
-        ),
+        "af_single_lead_cinc2017": _metrics(af_y, af_rules, af_model, af_prob, af_comb),
+        "af_policy": model.card.get("combine", {}).get("AF"),
+        "stemi_model": model.stemi.model_id,
+        "stemi_threshold": model.stemi.threshold,
         "analyze_ms_median": round(float(np.median([r["ms"] for r in results])), 2),
         "targets": {
             "stemi": "sensitivity >= 0.90 at specificity >= 0.95 vs normal ECGs",
@@ -235,10 +353,13 @@ def print_table(report: dict[str, Any]) -> None:
         if isinstance(m, dict) and isinstance(m.get("rules"), dict)
     ]  # fmt: skip
     rows.append(("AF single lead CinC2017", report["af_single_lead_cinc2017"]))
+    rows.append(("STEMI LOPO (honest)", report["stemi"]["lopo_all_real_stemi_vs_normals"]))
     head = f"{'set':32} {'src':8} {'n+/n-':>9}  {'Se':18} {'Sp':18} {'PPV':18} AUC"
     print(head)
     for name, m in rows:
-        for src in ("rules", "model", "combined"):
+        for src in ("rules", "model", "stemi_features", "combined"):
+            if src not in m:
+                continue
             s = m[src]
             n = f"{s['n_pos']:>4}/{s['n_neg']:<4}"
             se, sp, ppv = _f(s, "sensitivity"), _f(s, "specificity"), _f(s, "ppv")

@@ -96,7 +96,8 @@ def main() -> None:
         }
         log.info("%-16s lo %.2f hi %.2f  val Se %.3f Sp %.3f  test Se %.3f Sp %.3f",
                  name, a, b, *v, *t)  # fmt: skip
-    card["combine"] = {
+    card.setdefault("combine", {})
+    card["combine"] |= {
         "AF": {
             "rules_need_model_p": lo,
             "model_alone_p": hi,

@@ -185,6 +185,10 @@ def build_rows(root: Path = ds.SHARED, n_aug: int = 3, seed: int = 20261124) -> 
             tags["sex"] = e.sex
         if e.age is not None:
             tags["age"] = str(e.age)
+        if any(
+            f.code == "STEMI" and f.source.startswith("rules:") for f in a.triage.findings
+        ):
+            tags["rules_stemi"] = "1"
         rows.append(
             Row(e.dataset, e.record, e.patient, split, y, features_of(a), "real", tags)
         )

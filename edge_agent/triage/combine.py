@@ -39,6 +39,7 @@ __all__ = [
     "MODEL_TIERS",
     "Triage",
     "apply_af_policy",
+    "gate_model_finding",
     "model_findings",
     "stemi_model_finding",
     "triage",
@@ -200,6 +201,26 @@ def apply_af_policy(
     return out
 
 
+def gate_model_finding(
+    findings: Sequence[Finding],
+    code: Code,
+    p: float | None,
+    model_id: str,
+    policy: Mapping[str, float] | None,
+) -> list[Finding]:
+    """Drop the model's ``code`` finding below the card's ``combine`` ``model_alone_p``.
+
+    The CNN's STEMI output is gated this way (card ``combine.STEMI``): on real STEMI it
+    found 3 of 41 windows at specificity 0.86, while the STEMI feature model and the rules
+    raise STEMI on their own. The probability stays in ``model_probabilities``.
+    """
+    if policy is None or p is None or "model_alone_p" not in policy:
+        return list(findings)
+    hi = float(policy["model_alone_p"])
+    src = f"model:{model_id}"
+    return [f for f in findings if not (f.source == src and f.code == code and p < hi)]
+
+
 def _priority(findings: Sequence[Finding]) -> Priority:
     if not findings:
         return Priority.ROUTINE
@@ -260,6 +281,10 @@ def triage(
         findings = apply_af_policy(
             findings, probs.get(Code.AF.value), model_id, model.combine.get("AF")
         )
+        findings = gate_model_finding(
+            findings, Code.STEMI, probs.get(Code.STEMI.value), model_id,
+            model.combine.get("STEMI"),
+        )  # fmt: skip
     if model is not None and model.stemi is not None:
         p, stemi_finding = stemi_model_finding(
             model.stemi,
