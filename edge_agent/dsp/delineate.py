@@ -329,7 +329,10 @@ def _p_wave(
     # (LUDB 91, 145: P offset = QRS onset - 1 sample)
     stop = max(peak + 1, min(hi, peak + half))
     down = peak + int(np.argmax(sv[peak : stop + 1]))
-    on = _walk_out(sv, up, left, cfg.xi_p_on * sv[up])
+    # the onset lies within p_half_s before the up-slope maximum: when noise keeps sv
+    # above the level, the fallback minimum is taken there, not up to 400 ms earlier
+    # (LUDB 165, noisy limb leads: P onset 60 ms early)
+    on = _walk_out(sv, up, max(left, up - half), cfg.xi_p_on * sv[up])
     off = _walk_out(sv, down, qrs_on - 1, cfg.xi_p_off * sv[down])
     # A P wave rises from and returns to the baseline: reject atrial activity that runs
     # into the window edge or never settles (fibrillation / flutter waves).
