@@ -166,6 +166,17 @@ def test_t_end_ignores_leads_peaking_at_the_window_end(shared_data: Path) -> Non
     )
 
 
+@pytest.mark.parametrize("rec", ["91", "145"])
+def test_low_p_wave_offset_is_not_glued_to_the_qrs(shared_data: Path, rec: str) -> None:
+    # Low P waves: the QRS upstroke at the P scale used to be taken for the P's falling
+    # slope, and the P offset was put 1 sample before the QRS onset (PR segment 2 ms;
+    # the cardiologists' median PR segment is 44 ms on 91 and 50 ms on 145).
+    _, med, fid, _ = _chain(*_ludb(shared_data, rec))
+    assert fid.p_off is not None and fid.p_on is not None, f"{rec}: no P {fid}"
+    pr_segment_ms = (fid.qrs_on - fid.p_off) * 1000.0 / med.fs
+    assert pr_segment_ms >= 10.0, f"{rec}: PR segment {pr_segment_ms} ms ({fid})"
+
+
 @pytest.mark.parametrize("rec", ["101", "129"])
 def test_atrial_fibrillation_has_no_p_wave(shared_data: Path, rec: str) -> None:
     _, _, fid, iv = _chain(*_ludb(shared_data, rec))
