@@ -9,7 +9,8 @@ P(AF) >= hi; 1.01 = never) picks the highest validation sensitivity with validat
 specificity >= 0.95 (ties: higher specificity, then the simpler policy). The grid holds
 "rules only" (0, 1.01) and "rules or model" (0, card threshold). The test split is only
 reported, never used for the choice. The choice goes into
-``models/ecg_triage_cnn/card.json`` under ``combine.AF`` with its numbers.
+``models/ecg_triage_cnn/card.json`` under ``combine.AF`` with its numbers, beside the
+STEMI gate ``combine.STEMI`` (``STEMI_GATE``); both are described in ``card.md``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ log = logging.getLogger("models.choose_af_policy")
 CARD = Path(__file__).resolve().parent / "ecg_triage_cnn" / "card.json"
 SPEC_TARGET = 0.95
 _AF_CODES = {"AF", "AF_RVR", "AFL"}
+# The CNN's STEMI output raises no finding (its probability is still reported).
+STEMI_GATE = {
+    "model_alone_p": 1.01,
+    "why": "The CNN's STEMI probability stays in model_probabilities but raises no "
+    "finding: on the real STEMI sets (bench/results/triage.json before stemi_features) "
+    "it found 3 of 41 windows at specificity 0.86 against normals. STEMI comes from the "
+    "4th-UDMI rules and the stemi_features model (models/stemi_features/card.md). "
+    "Decided on those real sets, which are therefore not independent of this choice.",
+}
 
 
 def collect() -> dict[str, dict[str, np.ndarray]]:
@@ -97,6 +107,7 @@ def main() -> None:
         log.info("%-16s lo %.2f hi %.2f  val Se %.3f Sp %.3f  test Se %.3f Sp %.3f",
                  name, a, b, *v, *t)  # fmt: skip
     card.setdefault("combine", {})
+    card["combine"]["STEMI"] = STEMI_GATE
     card["combine"] |= {
         "AF": {
             "rules_need_model_p": lo,
@@ -120,6 +131,10 @@ def write_md_section(report: dict[str, Any], lo: float, hi: float) -> None:
     md_path = CARD.with_name("card.md")
     lines = [
         _BEGIN,
+        "## STEMI: not reported by this model (card `combine.STEMI`)",
+        "",
+        STEMI_GATE["why"],
+        "",
         "## AF: combination with the rules (card `combine.AF`)",
         "",
         f"Chosen by `.venv/bin/python -m models.choose_af_policy`: the rules' AF/flutter "

@@ -703,6 +703,14 @@ def write_card(
             "12-lead PTB-XL/LUDB only.",
         ],
     }
+    # The combination policy (card "combine": AF policy, STEMI gate) is chosen after
+    # training by models/choose_af_policy.py; keep the previous one until it is re-run.
+    old_card = onnx_path.parent / "card.json"
+    if old_card.is_file():
+        prev = json.loads(old_card.read_text()).get("combine")
+        if prev:
+            card["combine"] = prev
+            log.warning("kept the previous card's combine; re-run choose_af_policy")
     (onnx_path.parent / "card.json").write_text(
         json.dumps(card, indent=2, ensure_ascii=False) + "\n"
     )
