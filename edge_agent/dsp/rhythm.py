@@ -4,9 +4,7 @@
 ``RhythmFeatures``; ``rhythm_findings`` applies the rules below and returns triage
 ``Finding`` s (code, English and Chinese label, priority, ``source="rules:<rule-id>"``).
 
-AF is suspected from RR irregularity alone (no P-wave analysis), so that it works on a
-single lead and on 10 s records: the *normalised median absolute successive RR
-difference*
+RR irregularity is the *normalised median absolute successive RR difference*
 
     irregularity = median(|RR[i+1] - RR[i]|) / median(RR)
 
@@ -20,16 +18,27 @@ supraventricular from its prematurity, which is circular in AF (about 12 % of th
 CinC 2017 AF records are so labelled, and leaving their intervals out lowered the AF
 sensitivity on the even records from 0.91 to 0.85 at 95 % specificity). If fewer than
 ``AF_MIN_RR`` intervals remain, all are used.
-The median of few differences scatters more, so there are two thresholds, both chosen on
-the even-numbered CinC 2017 records run as ``analyze`` runs them (diagnostic filter,
-``detect_rpeaks``, ``classify_beats`` labels) for specificity >= 95 % against normal sinus
-rhythm: ``AF_IRREGULARITY`` for records with at least ``AF_SHORT_MAX_RR`` RR intervals
-(whole CinC records, 9-61 s) and ``AF_IRREGULARITY_SHORT`` for shorter ones (their first
-10 s, what a 12-lead cart records). On the odd records, never used for tuning: whole
-records AF sensitivity 0.90, specificity 0.94 against normal, 0.78 against other rhythms;
-see ``bench/results/rhythm.json`` for the 10 s figures and 12-lead PTB-XL checks.
-Strong respiratory sinus arrhythmia and frequent unlabelled ectopy can look irregular to
-any RR-only rule.
+
+With the filtered signal (``analyze`` passes it), ``assess_atrial`` looks at the atria on
+up to three leads (II, V1, aVF when named), block-averaged to about 125 Hz:
+
+* P-wave correlation: how alike the windows 300-60 ms before each dominant QRS are
+  (1: the same P wave before every beat). AF is then a logistic score of ln(irregularity)
+  and the P-wave correlation (``AF_SCORE_COEF``, fitted on the even CinC 2017 records,
+  thresholds ``AF_SCORE_THRESHOLD`` / ``..._SHORT`` for specificity 0.95 against normal on
+  the even records, whole / first 10 s), with at least ``AF_SCORE_MIN_IRREGULARITY``.
+  Sinus arrhythmia keeps its P waves and is no longer AF. Odd records, never tuned on:
+  see ``bench/results/rhythm.json`` (whole records: RR only Se 0.90 / Sp 0.95 vs normal;
+  with the P wave about 0.91 / 0.96-0.97, and 0.79 -> 0.81 against other rhythms).
+* QRST cancellation: the median beat is subtracted at every dominant beat; the
+  residual's spectrum shows flutter waves (``AFL``), its energy envelope P waves that
+  march through at their own rate (third-degree AV block, ``AVB3``).
+
+Without the signal, AF is from RR irregularity alone, with two thresholds chosen the same
+way: ``AF_IRREGULARITY`` for records with at least ``AF_SHORT_MAX_RR`` RR intervals and
+``AF_IRREGULARITY_SHORT`` for shorter ones. Frequent unlabelled ectopy still looks
+irregular, and AF with visible organised atrial activity (coarse AF) can keep a P-like
+correlation.
 
 References
 ----------
@@ -44,6 +53,13 @@ doi:10.1161/CIRCULATIONAHA.106.180200
 Mason JW, Hancock EW, Gettes LS. AHA/ACCF/HRS recommendations for the standardization and
 interpretation of the electrocardiogram, part II: electrocardiography diagnostic statement
 list. Circulation 2007;115:1325-32. doi:10.1161/CIRCULATIONAHA.106.180201
+Slocum J, Sahakian A, Swiryn S. Diagnosis of atrial fibrillation from surface
+electrocardiograms based on computer-detected atrial activity. J Electrocardiol
+1992;25:1-8.
+Stridh M, Soernmo L. Spatiotemporal QRST cancellation techniques for analysis of atrial
+fibrillation. IEEE Trans Biomed Eng 2001;48:105-11.
+Ladavich S, Ghoraani B. Rate-independent detection of atrial fibrillation by statistical
+modeling of atrial activity. Biomed Signal Process Control 2015;18:274-81.
 """
 
 from __future__ import annotations
@@ -79,7 +95,7 @@ __all__ = [
     "rhythm_findings",
 ]
 
-RHYTHM_VERSION = "rhythm-2026.11.1"  # provenance: bump when outputs change
+RHYTHM_VERSION = "rhythm-2026.11.2"  # provenance: bump when outputs change
 
 AF_IRREGULARITY = 0.056
 AF_IRREGULARITY_SHORT = 0.078
@@ -102,7 +118,7 @@ AFL_CONCENTRATION = 0.29
 AVB3_MAX_RATE_BPM = 60.0
 AVB3_MAX_RR_CV = 0.08
 AVB3_MAX_P_CORR = 0.5
-AVB3_MIN_ATRIAL_REGULARITY = 0.3
+AVB3_MIN_ATRIAL_REGULARITY = 0.2
 AVB3_MIN_RATE_RATIO = 1.2
 AVB3_MIN_PR_SD_MS = 60.0
 PAUSE_WARN_S = 2.0
@@ -210,7 +226,7 @@ def _af_threshold(n_rr: int, cfg: RhythmConfig) -> float:
 # --- atrial activity (P waves, flutter waves, AV dissociation) ---------------------------
 
 ATRIAL_FS_HZ = 125.0  # the atrial analysis runs on block means down to about this rate
-ATRIAL_LEADS = ("II", "V1", "aVF", "III")  # preference order; the first two usable
+ATRIAL_LEADS = ("II", "V1", "aVF", "III")  # preference order; the first three usable
 _MAX_ATRIAL_LEADS = 3
 _P_WINDOW_S = (0.30, 0.06)  # P-wave search window before R: [R - 300 ms, R - 60 ms]
 _TEMPLATE_S = (0.30, 1.00)  # QRST template around R: 300 ms before, up to 1 s after
@@ -246,8 +262,8 @@ class AtrialActivity:
 def _atrial_rows(
     n_leads: int, usable: NDArray[np.bool_] | None, leads: Sequence[str] | None
 ) -> NDArray[np.intp]:
-    """Leads for the atrial analysis: the first two usable of II, V1, aVF, III when the
-    leads are named, else the first two usable leads."""
+    """Leads for the atrial analysis: the first three usable of II, V1, aVF, III when
+    the leads are named, else the first three usable leads."""
     ok = np.ones(n_leads, dtype=bool) if usable is None else np.asarray(usable, bool)
     if leads is not None and len(leads) == n_leads:
         named = [leads.index(name) for name in ATRIAL_LEADS if name in leads]
@@ -444,12 +460,11 @@ def assess_atrial(
 ) -> AtrialActivity:
     """Atrial activity of a record: P-wave consistency, flutter waves, AV dissociation.
 
-    Runs on two leads (the first usable of II, V1, aVF, III when named), block-averaged
-    to about 125 Hz. The median beat (300 ms before to 1 s after R, dominant beats) is
-    subtracted at every dominant beat - QRST cancellation (Slocum J, et al. J
-    Electrocardiol 1992;25:1-8; Stridh M, Soernmo L. IEEE Trans Biomed Eng
-    2001;48:105-11, doi:10.1109/10.900266) - leaving atrial activity: flutter waves, or P
-    waves that do not keep a fixed place before the QRS.
+    Runs on up to three leads (the first usable of II, V1, aVF, III when named, else the
+    first usable ones), block-averaged to about 125 Hz. The median beat (300 ms before to
+    1 s after R, dominant beats) is subtracted at every dominant beat - QRST cancellation
+    (Slocum et al. 1992; Stridh & Soernmo 2001) - leaving atrial activity: flutter
+    waves, or P waves that do not keep a fixed place before the QRS.
     """
     r = np.asarray(rpeaks, dtype=np.int64)
     if r.size < 5 or signal.ndim != 2:
@@ -677,7 +692,7 @@ def _rule_af(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     ``AF_SCORE_THRESHOLD`` (``..._SHORT`` below ``AF_SHORT_MAX_RR`` intervals): irregular
     RR (Dash et al. 2009, doi:10.1007/s10439-009-9740-z, robust variant) and the absence
     of the same P wave before every QRS (the P-wave criterion of automated AF detectors,
-    e.g. Ladavich & Ghoraani 2015, doi:10.1016/j.bspc.2015.01.007) weigh together, so
+    e.g. Ladavich & Ghoraani 2015) weigh together, so
     sinus arrhythmia with clear P waves is not AF. Without the signal: irregularity alone
     > ``AF_IRREGULARITY`` (``AF_IRREGULARITY_SHORT`` for short records).
     """
@@ -704,8 +719,8 @@ def _rule_afl(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     Criterion: after QRST cancellation (subtracting the median beat at every beat), one
     spectral peak and its second harmonic hold more than ``AFL_CONCENTRATION`` of the
     1-15 Hz power in some lead, the peak between 3.8 and 6 Hz (AHA/ACCF/HRS 2007 part II:
-    flutter waves at 240-340 /min; the spectral method follows Stridh & Soernmo 2001,
-    doi:10.1109/10.930901). A warning, as AF.
+    flutter waves at 240-340 /min; QRST cancellation as in Stridh & Soernmo 2001). A
+    warning, as AF.
     """
     if not f.flutter_suspected or f.flutter_hz is None:
         return None
