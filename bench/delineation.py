@@ -418,6 +418,49 @@ def per_beat_check() -> dict[str, object]:
     return out
 
 
+def fs_consistency() -> dict[str, object]:
+    """Same records resampled (``scipy.signal.resample_poly``) to 100, 250 and 1000 Hz:
+    fiducials relative to R minus those at the native 500 Hz, mean/SD in ms."""
+    from scipy.signal import resample_poly
+
+    from edge_agent.dsp.results import MedianBeat
+
+    ratios = {100.0: (1, 5), 250.0: (1, 2), 1000.0: (2, 1)}
+    diffs: dict[float, dict[str, list[float]]] = {f: {k: [] for k in KEYS} for f in ratios}
+    for rec in records()[::2]:
+        x, fs = load_signal(rec)
+        rel: dict[float, dict[str, float | None]] = {}
+        for f2, (up, down) in [(fs, (1, 1)), *ratios.items()]:
+            y = resample_poly(x, up, down, axis=-1) if up != down else x
+            c = project_chain(y, f2)
+            fid, med = c["fid"], c["median"]
+            assert isinstance(med, MedianBeat)
+            r0 = med.r_index
+            rel[f2] = {
+                k: None if (v := getattr(fid, k)) is None else (v - r0) * 1000.0 / f2
+                for k in KEYS
+            }
+        for f2 in ratios:
+            for k in KEYS:
+                a, b = rel[f2][k], rel[fs][k]
+                if a is not None and b is not None:
+                    diffs[f2][k].append(a - b)
+    return {
+        "what": "LUDB even-indexed records (50) resampled; (fiducial - R) minus 500 Hz, ms",
+        **{
+            f"{int(f2)}_hz": {
+                k: {
+                    "n": len(v),
+                    "mean_ms": round(float(np.mean(v)), 2),
+                    "sd_ms": round(float(np.std(v)), 2),
+                }  # fmt: skip
+                for k, v in per.items()
+            }
+            for f2, per in diffs.items()
+        },
+    }
+
+
 def p_presence(
     with_chain: Callable[..., dict[str, object]] = project_chain,
 ) -> dict[str, object]:
@@ -632,6 +675,7 @@ def main() -> int:
     wb = within_between()
     results["error_sd_within_vs_between_records_all"] = wb
     results["per_beat_redelineation_check"] = per_beat_check()
+    results["fs_consistency"] = fs_consistency()
     results["p_wave_presence"] = p_presence()
     results["st_sanity_ptb"] = st_sanity()
     results["pvc_classification_mitdb"] = pvc_classification()
