@@ -44,7 +44,11 @@ import numpy as np
 
 from edge_agent.analysis import analyze
 from edge_agent.triage import load_default_model
-from edge_agent.triage.combine import apply_af_policy, gate_model_finding
+from edge_agent.triage.combine import (
+    apply_af_policy,
+    gate_model_finding,
+    stemi_model_finding,
+)
 from edge_agent.triage.labels import Code
 from models.datasets import CLASSES, Example, load_external_stemi, load_split
 from models.train import binary_metrics
@@ -75,6 +79,14 @@ def run_record(e: Example, model: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     a = analyze(e.x, e.fs, e.leads, age_years=e.age, sex=e.sex, model=model)
     ms = (time.perf_counter() - t0) * 1000
+    stemi_ms = None
+    if model.stemi is not None and a.median is not None:
+        t1 = time.perf_counter()
+        stemi_model_finding(
+            model.stemi, median=a.median, fiducials=a.fiducials, leads=a.leads,
+            quality=a.quality, intervals=a.intervals, rhythm=a.rhythm,
+        )  # fmt: skip
+        stemi_ms = (time.perf_counter() - t1) * 1000
     tri = a.triage.to_dict()
     findings = tri["findings"]
     cnn_src = f"model:{model.model_id}"
@@ -92,7 +104,11 @@ def run_record(e: Example, model: Any) -> dict[str, Any]:
     # What the cart reports: the triage's own AF policy on the raw findings.
     policy = model.card.get("combine", {})
     comb = apply_af_policy(
-        a.triage.findings, probs.get("AF"), model.model_id, policy.get("AF")
+        a.triage.findings,
+        probs.get("AF"),
+        model.model_id,
+        policy.get("AF"),
+        af_score=None if a.rhythm is None else a.rhythm.af_score,
     )
     comb = gate_model_finding(
         comb, Code.STEMI, probs.get("STEMI"), model.model_id, policy.get("STEMI")
@@ -116,6 +132,7 @@ def run_record(e: Example, model: Any) -> dict[str, Any]:
             f"{f['source']}: {f['detail']}" for f in findings if f["code"] == "STEMI"
         ],
         "ms": ms,
+        "stemi_ms": stemi_ms,
     }
 
 
@@ -212,6 +229,7 @@ def main() -> None:
         len(ext),
     )
     results = [run_record(e, model) for e in allx]
+    lopo_p = json.loads(LOPO.read_text())
     if model.stemi is None:
         raise SystemExit("the STEMI feature model is not loaded")
     res_test = results[: len(test)]
@@ -236,6 +254,11 @@ def main() -> None:
         j for j, e in enumerate(allx) if e.tags.get("reason") == "Healthy control"
     ]
     inj = [j for j, e in enumerate(allx) if e.tags.get("inj")]
+    ptb_other = [
+        j for j, e in enumerate(allx)
+        if e.dataset == "ptbdb_10s" and e.labels[_C["STEMI"]] == 0
+        and e.tags.get("reason") != "Healthy control"
+    ]  # fmt: skip
     non_stemi_abnormal = [
         j for j, e in enumerate(allx)
         if e.known[_C["STEMI"]] and e.labels[_C["STEMI"]] == 0 and j not in normals
@@ -301,6 +324,23 @@ def main() -> None:
                     if results[j]["stemi_features"]
                 ],
             },
+            "ptb_other_diagnoses_must_not_fire": {
+                "n": len(ptb_other),
+                "what": "PTB ptbdb_10s records that are neither healthy controls nor acute "
+                "MI (bundle branch block, hypertrophy, cardiomyopathy, old MI, ...)",
+                "fired": {
+                    src: [
+                        f"{results[j]['record']} ({allx[j].tags.get('reason')})"
+                        for j in ptb_other
+                        if (
+                            results[j]["stemi_features"]
+                            if src == "stemi_features"
+                            else results[j][src]["STEMI"]
+                        )
+                    ]
+                    for src in ("rules", "model", "stemi_features", "combined")
+                },
+            },
             "ptbxl_inj_must_not_fire": {
                 "n": len(inj),
                 "note": "the shared PTB-XL subset (ecg_id 1-350) holds no INJ* record "
@@ -317,6 +357,7 @@ def main() -> None:
                     "p_stemi_features": round(
                         results[j]["prob"].get("STEMI@stemi_features", 0.0), 3
                     ),
+                    "p_stemi_features_lopo": lopo_p.get(results[j]["record"]),
                     "rules_detail": results[j]["stemi_detail"],
                 }
                 for j in ludb_stemi + ptb_acute
@@ -328,6 +369,14 @@ def main() -> None:
         "stemi_model": model.stemi.model_id,
         "stemi_threshold": model.stemi.threshold,
         "analyze_ms_median": round(float(np.median([r["ms"] for r in results])), 2),
+        "stemi_features_ms": {
+            "what": "features + ONNX + finding, per 12-lead record (median beat given), "
+            "median and p90 over the records; shared 2-core machine under load",
+            "median": round(float(np.median(sm)), 3)
+            if (sm := _stemi_ms(results))
+            else None,
+            "p90": round(float(np.percentile(sm, 90)), 3) if sm else None,
+        },
         "targets": {
             "stemi": "sensitivity >= 0.90 at specificity >= 0.95 vs normal ECGs",
             "af": "sensitivity >= 0.90, specificity >= 0.95 (single lead, CinC 2017)",
@@ -336,6 +385,10 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print_table(report)
+
+
+def _stemi_ms(results: list[dict[str, Any]]) -> list[float]:
+    return [r["stemi_ms"] for r in results if r["stemi_ms"] is not None]
 
 
 def _f(m: dict[str, Any], k: str) -> str:
@@ -365,6 +418,8 @@ def print_table(report: dict[str, Any]) -> None:
             se, sp, ppv = _f(s, "sensitivity"), _f(s, "specificity"), _f(s, "ppv")
             print(f"{name:32} {src:8} {n}  {se:18} {sp:18} {ppv:18} {_f(s, 'auc')}")
     print(f"median analyze() with model: {report['analyze_ms_median']} ms")
+    sm = report["stemi_features_ms"]
+    print(f"STEMI feature model per record: median {sm['median']} ms, p90 {sm['p90']} ms")
 
 
 if __name__ == "__main__":

@@ -50,19 +50,57 @@ def collect() -> dict[str, dict[str, np.ndarray]]:
     for e in ds._cinc2017(ds.SHARED / "cinc2017_af_subset"):
         if e.split not in ("val", "test") or not e.known[ds.CLASSES.index("AF")]:
             continue
-        tri = analyze(e.x, e.fs, e.leads, model=model).triage.to_dict()
+        a = analyze(e.x, e.fs, e.leads, model=model)
+        tri = a.triage.to_dict()
         codes = {f["code"] for f in tri["findings"] if f["source"].startswith("rules:")}
-        d = acc.setdefault(e.split, {"y": [], "rules": [], "rvr": [], "p": []})
+        d = acc.setdefault(
+            e.split, {"y": [], "rules": [], "rvr": [], "p": [], "af_score": []}
+        )
         d["y"].append(int(e.labels[ds.CLASSES.index("AF")]))
         d["rules"].append(bool(codes & _AF_CODES))
         d["rvr"].append("AF_RVR" in codes)
         d["p"].append(float((tri["model_probabilities"] or {}).get("AF", 0.0)))
+        score = None if a.rhythm is None else a.rhythm.af_score
+        d["af_score"].append(np.nan if score is None else float(score))
     return {s: {k: np.asarray(v) for k, v in d.items()} for s, d in acc.items()}
 
 
 def decide(d: dict[str, np.ndarray], lo: float, hi: float) -> np.ndarray:
     rules_ok = d["rules"] & ((d["p"] >= lo) | d["rvr"])
     return np.asarray(rules_ok | (d["p"] >= hi))
+
+
+def fit_stack(d: dict[str, np.ndarray]) -> dict[str, float]:
+    """Logistic regression of AF on (logit P(AF), af_score), rows with an af_score."""
+    from scipy.optimize import minimize
+
+    known = np.isfinite(d["af_score"])
+    p = np.clip(d["p"][known], 1e-4, 1 - 1e-4)
+    x = np.c_[np.log(p / (1 - p)), d["af_score"][known]]
+    y = d["y"][known].astype(float)
+
+    def loss(th: np.ndarray) -> tuple[float, np.ndarray]:
+        s = x @ th[:2] + th[2]
+        ll = np.logaddexp(0.0, -s) * y + np.logaddexp(0.0, s) * (1 - y)
+        g = 1.0 / (1.0 + np.exp(-s)) - y
+        return float(ll.sum() + 0.5 * th[:2] @ th[:2]), np.r_[x.T @ g + th[:2], g.sum()]
+
+    th = minimize(loss, np.zeros(3), jac=True, method="L-BFGS-B").x
+    return {"w_logit": float(th[0]), "w_af_score": float(th[1]), "bias": float(th[2])}
+
+
+def stack_z(d: dict[str, np.ndarray], w: dict[str, float]) -> np.ndarray:
+    p = np.clip(d["p"], 1e-4, 1 - 1e-4)
+    z = w["w_logit"] * np.log(p / (1 - p)) + w["w_af_score"] * d["af_score"] + w["bias"]
+    return np.asarray(z)  # NaN where af_score is unknown
+
+
+def decide_stack(
+    d: dict[str, np.ndarray], w: dict[str, float], t: float, lo: float, hi: float
+) -> np.ndarray:
+    z = stack_z(d, w)
+    known = np.isfinite(z)
+    return np.where(known, np.nan_to_num(z, nan=-np.inf) >= t, decide(d, lo, hi))
 
 
 def se_sp(d: dict[str, np.ndarray], pred: np.ndarray) -> tuple[float, float]:
@@ -88,11 +126,23 @@ def main() -> None:
     else:  # nothing reaches the target: highest specificity
         best = max(grid, key=lambda g: (g[1], g[0]))
     se, sp, lo, hi = best
+    # Stacked: threshold = lowest giving validation specificity >= target (fallback rows
+    # use the lo/hi policy).
+    w = fit_stack(val)
+    zs = np.sort(stack_z(val, w)[np.isfinite(stack_z(val, w))])
+    t_stack = float(zs[-1] + 1e-6)
+    for t in zs[::-1]:
+        if se_sp(val, decide_stack(val, w, float(t), lo, hi))[1] < SPEC_TARGET:
+            break
+        t_stack = float(t)
+    stack_val = se_sp(val, decide_stack(val, w, t_stack, lo, hi))
+    stack_test = se_sp(test, decide_stack(test, w, t_stack, lo, hi))
+    use_stack = stack_val[1] >= SPEC_TARGET and stack_val[0] > se
     named = {
         "rules_only": (0.0, 1.01),
         "rules_or_model": (0.0, t_card),
         "rules_and_model": (t_card, 1.01),
-        "chosen": (lo, hi),
+        "lo_hi_best": (lo, hi),
     }
     report = {}
     for name, (a, b) in named.items():
@@ -106,10 +156,24 @@ def main() -> None:
         }
         log.info("%-16s lo %.2f hi %.2f  val Se %.3f Sp %.3f  test Se %.3f Sp %.3f",
                  name, a, b, *v, *t)  # fmt: skip
+    report["stacked"] = {
+        **{k: round(v, 4) for k, v in w.items()},
+        "stack_threshold": round(t_stack, 4),
+        "val_se_sp": [round(stack_val[0], 4), round(stack_val[1], 4)],
+        "test_se_sp": [round(stack_test[0], 4), round(stack_test[1], 4)],
+    }
+    log.info("stacked  %s t %.3f  val Se %.3f Sp %.3f  test Se %.3f Sp %.3f  used: %s",
+             w, t_stack, *stack_val, *stack_test, use_stack)  # fmt: skip
+    stack_keys = (
+        {**{k: round(v, 4) for k, v in w.items()}, "stack_threshold": round(t_stack, 4)}
+        if use_stack
+        else {}
+    )
     card.setdefault("combine", {})
     card["combine"]["STEMI"] = STEMI_GATE
     card["combine"] |= {
         "AF": {
+            **stack_keys,
             "rules_need_model_p": lo,
             "model_alone_p": hi,
             "chosen_by": "models/choose_af_policy.py: highest CinC 2017 validation "
@@ -119,14 +183,16 @@ def main() -> None:
         }
     }
     CARD.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    write_md_section(report, lo, hi)
+    write_md_section(report, lo, hi, use_stack)
 
 
 _BEGIN = "<!-- af-policy:begin -->"
 _END = "<!-- af-policy:end -->"
 
 
-def write_md_section(report: dict[str, Any], lo: float, hi: float) -> None:
+def write_md_section(
+    report: dict[str, Any], lo: float, hi: float, use_stack: bool = False
+) -> None:
     """Replace (or append) the AF combination section of ``card.md``."""
     md_path = CARD.with_name("card.md")
     lines = [
@@ -137,20 +203,33 @@ def write_md_section(report: dict[str, Any], lo: float, hi: float) -> None:
         "",
         "## AF: combination with the rules (card `combine.AF`)",
         "",
-        f"Chosen by `.venv/bin/python -m models.choose_af_policy`: the rules' AF/flutter "
-        f"warning stands when P(AF) >= {lo:.2f}; the model alone raises AF when "
-        f"P(AF) >= {hi:.2f}; AF with rapid ventricular response (critical) always stands. "
-        "Highest CinC 2017 validation sensitivity with specificity >= 0.95; test only "
-        "reported.",
+        (
+            "Chosen by `.venv/bin/python -m models.choose_af_policy`: **stacked** - AF "
+            "when `w_logit * logit(P(AF)) + w_af_score * af_score + bias >= "
+            "stack_threshold` (the rhythm stage's AF score; logistic regression fitted "
+            "on the CinC 2017 validation split, threshold at validation specificity "
+            f"0.95); without an af_score, the lo/hi policy ({lo:.2f}/{hi:.2f}). "
+            if use_stack
+            else "Chosen by `.venv/bin/python -m models.choose_af_policy`: "
+        )
+        + f"lo/hi policy: the rules' AF/flutter warning stands when P(AF) >= {lo:.2f}; "
+        f"the model alone raises AF when P(AF) >= {hi:.2f}; AF with rapid ventricular "
+        "response (critical) always stands. Highest CinC 2017 validation sensitivity "
+        "with specificity >= 0.95; test only reported.",
         "",
         "| policy | lo | hi | val Se / Sp | test Se / Sp |",
         "|---|---|---|---|---|",
     ]
     for name, r in report.items():
         v, t = r["val_se_sp"], r["test_se_sp"]
+        if name == "stacked":
+            lo_s, hi_s = f"{r['w_logit']:+.2f} logit", f"{r['w_af_score']:+.2f} score"
+            name = f"stacked (bias {r['bias']:+.2f}, threshold {r['stack_threshold']:.2f})"
+        else:
+            lo_s, hi_s = f"{r['rules_need_model_p']:.2f}", f"{r['model_alone_p']:.2f}"
         lines.append(
-            f"| {name} | {r['rules_need_model_p']:.2f} | {r['model_alone_p']:.2f} | "
-            f"{v[0]:.3f} / {v[1]:.3f} | {t[0]:.3f} / {t[1]:.3f} |"
+            f"| {name} | {lo_s} | {hi_s} | {v[0]:.3f} / {v[1]:.3f} | "
+            f"{t[0]:.3f} / {t[1]:.3f} |"
         )
     lines.append(_END)
     block = "\n".join(lines)

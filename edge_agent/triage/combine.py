@@ -3,9 +3,10 @@
 Policy (sensitivity first for critical findings): either the rules or a model can raise
 any finding; both are kept, each with its own ``source``, so the report says which fired.
 STEMI: the 4th-UDMI rules, the CNN and the STEMI feature model (``model.stemi``) each
-raise it on their own. AF (a warning, not critical): the CNN card's ``combine`` policy
-(:func:`apply_af_policy`) - the rules' AF stands when the CNN does not clearly deny it,
-the CNN alone raises AF only when confident - because "either" cost specificity.
+raise it on their own; the CNN's STEMI output is gated off by its card
+(``combine.STEMI``, :func:`gate_model_finding`). AF (a warning, not critical): the CNN
+card's ``combine.AF`` policy (:func:`apply_af_policy`: P(AF) stacked with the rhythm
+stage's ``af_score``, or a two-threshold fallback), because "either" cost specificity.
 An unreadable record (no usable lead) is ``unreadable`` with a ``NOISE`` finding, whatever
 else is known. Otherwise the priority is the tier of the most urgent finding
 (critical > warning > unreadable > routine), ``routine`` when there is none.
@@ -13,6 +14,7 @@ else is known. Otherwise the priority is the tier of the most urgent finding
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MODEL_TIERS",
     "Triage",
+    "af_stack_score",
     "apply_af_policy",
     "gate_model_finding",
     "model_findings",
@@ -163,24 +166,65 @@ def stemi_model_finding(
 _AF_RULE_CODES = frozenset({"AF", "AFL"})
 
 
+def af_stack_score(
+    p_af: float, af_score: float, policy: Mapping[str, float]
+) -> float | None:
+    """``w_logit * logit(P(AF)) + w_af_score * af_score + bias`` (None without weights)."""
+    if not {"w_logit", "w_af_score", "bias"} <= set(policy):
+        return None
+    p = min(max(p_af, 1e-4), 1.0 - 1e-4)
+    logit = math.log(p / (1.0 - p))
+    return float(
+        policy["w_logit"] * logit + policy["w_af_score"] * af_score + policy["bias"]
+    )
+
+
 def apply_af_policy(
     findings: Sequence[Finding],
     p_af: float | None,
     model_id: str,
     policy: Mapping[str, float] | None,
+    af_score: float | None = None,
 ) -> list[Finding]:
     """Combine the rules' AF call with the model's AF probability (card policy).
 
-    Policy ``{"rules_need_model_p": lo, "model_alone_p": hi}`` (chosen on the CinC 2017
-    validation split by ``models/choose_af_policy.py``): a rules AF/flutter warning stands
-    when the model's P(AF) >= ``lo``; the model alone raises AF when P(AF) >= ``hi``.
-    Without a policy or a probability the findings are returned unchanged.
+    Chosen on the CinC 2017 validation split by ``models/choose_af_policy.py``:
+
+    - stacked (``w_logit``, ``w_af_score``, ``bias``, ``stack_threshold``), used when the
+      rhythm stage's ``af_score`` is known: AF when ``af_stack_score >= threshold``; the
+      rules' AF/flutter warning stands only then, and the model raises AF when the rules
+      did not (its detail gives both inputs);
+    - otherwise ``{"rules_need_model_p": lo, "model_alone_p": hi}``: a rules AF/flutter
+      warning stands when P(AF) >= ``lo``; the model alone raises AF when P(AF) >= ``hi``.
+
+    AF with rapid ventricular response (critical) always stands. Without a policy or a
+    probability the findings are returned unchanged.
     """
     if policy is None or p_af is None:
         return list(findings)
+    src = f"model:{model_id}"
+    z = None if af_score is None else af_stack_score(p_af, af_score, policy)
+    if z is not None and "stack_threshold" in policy:
+        yes = z >= float(policy["stack_threshold"])
+        kept = [
+            f
+            for f in findings
+            if not (f.code in _AF_RULE_CODES and (f.source == src or not yes))
+        ]
+        if yes and not any(f.code in _AF_RULE_CODES for f in kept):
+            kept.append(
+                make_finding(
+                    Code.AF,
+                    Priority.WARNING,
+                    src,
+                    f"P(AF)={p_af:.2f} with rhythm af_score={af_score:.2f}: "
+                    f"{z:.2f} >= {float(policy['stack_threshold']):.2f}",
+                    probability=p_af,
+                )
+            )
+        return kept
     lo = float(policy.get("rules_need_model_p", 0.0))
     hi = float(policy.get("model_alone_p", 1.01))
-    src = f"model:{model_id}"
     out = []
     for f in findings:
         if f.source.startswith("rules:") and f.code in _AF_RULE_CODES and p_af < lo:
@@ -279,7 +323,11 @@ def triage(
         n_leads = int(model_input.lead_mask[0].sum())
         findings.extend(model_findings(probs, model.thresholds, model_id, n_leads))
         findings = apply_af_policy(
-            findings, probs.get(Code.AF.value), model_id, model.combine.get("AF")
+            findings,
+            probs.get(Code.AF.value),
+            model_id,
+            model.combine.get("AF"),
+            af_score=None if rhythm is None else rhythm.af_score,
         )
         findings = gate_model_finding(
             findings, Code.STEMI, probs.get(Code.STEMI.value), model_id,
