@@ -27,9 +27,13 @@ from edge_agent import __version__
 from edge_agent.dsp._validate import check_signal
 from edge_agent.dsp.beats import classify_beats, median_beat
 from edge_agent.dsp.delineate import delineate, map_fiducials
-from edge_agent.dsp.filters import FILTERS_VERSION, FilterProfile, preprocess
+from edge_agent.dsp.filters import FILTERS_VERSION, FilterProfile, preprocess_checked
 from edge_agent.dsp.measure import measure_axes, measure_intervals, measure_leads
-from edge_agent.dsp.quality import QUALITY_VERSION, assess_beat_quality, assess_quality
+from edge_agent.dsp.quality import (
+    QUALITY_VERSION,
+    assess_beat_quality,
+    assess_quality_checked,
+)
 from edge_agent.dsp.results import (
     FIDUCIAL_NAMES,
     Axes,
@@ -45,7 +49,7 @@ from edge_agent.dsp.results import (
 from edge_agent.dsp.rhythm import RHYTHM_VERSION, assess_rhythm, rhythm_findings
 from edge_agent.dsp.rpeaks import ALGORITHM_ID as RPEAKS_ID
 from edge_agent.dsp.rpeaks import ALGORITHM_VERSION as RPEAKS_VERSION
-from edge_agent.dsp.rpeaks import detect_rpeaks
+from edge_agent.dsp.rpeaks import detect_rpeaks_checked
 from edge_agent.triage import RULES_VERSION, Triage, TriageModel, model_input_from, triage
 from edge_agent.types import normalize_lead_name
 
@@ -175,13 +179,13 @@ def analyze(
     x = check_signal(signal, fs, names)
     fs = float(fs)
     n_samples = x.shape[1]
-    quality = assess_quality(x, fs, names)
+    quality = assess_quality_checked(x, fs, names)  # x is validated: no second pass
     if not quality.acceptable:
         return _unreadable(fs, names, n_samples, quality, cfg, age_years, sex)
 
     usable = quality.usable
-    y = preprocess(x, fs, cfg.profile, mains_hz=cfg.mains_hz)
-    rpeaks = detect_rpeaks(x, fs, usable=usable)
+    y = preprocess_checked(x, fs, cfg.profile, mains_hz=cfg.mains_hz)
+    rpeaks = detect_rpeaks_checked(x, fs, usable=usable)
     beats = classify_beats(y, rpeaks, fs, usable=usable)
     quality = assess_beat_quality(y, fs, names, rpeaks, beats, quality)
     if not quality.acceptable:

@@ -57,6 +57,9 @@ _MORPH_HZ = 125.0
 _WIDTH_HZ = 250.0
 
 
+_LABEL_CODE = {label: code for code, label in enumerate(BeatClass)}
+
+
 def _stride(fs: float, target_hz: float) -> int:
     """Sample stride that brings fs down to about ``target_hz``."""
     return max(1, round(fs / target_hz))
@@ -144,7 +147,10 @@ def _dominant_seed(
     has the largest cluster (correlation >= 0.90); near-ties go to narrow, on-time beats.
     """
     n, n_lags = unit.shape[0], unit.shape[1]
-    pick = np.unique(np.linspace(0, n - 1, min(n, _MAX_PAIRWISE)).round().astype(np.int64))
+    if n <= _MAX_PAIRWISE:  # the spread below is then every beat
+        pick = np.arange(n, dtype=np.int64)
+    else:
+        pick = np.unique(np.linspace(0, n - 1, _MAX_PAIRWISE).round().astype(np.int64))
     center = unit[pick, n_lags // 2]
     sim = (unit[pick].reshape(-1, unit.shape[2]) @ center.T).reshape(pick.size, n_lags, -1)
     sim = sim.max(axis=1)
@@ -305,8 +311,8 @@ def classify_beats(
 def _window(rr_samples: float, fs: float) -> tuple[int, int]:
     """Median-beat window (samples before R, samples after R), adapted to the median RR."""
     rr_s = rr_samples / fs if rr_samples > 0 else 1.0
-    pre = float(np.clip(0.5 * rr_s, *_PRE_S))
-    post = float(np.clip(0.75 * rr_s, *_POST_S))
+    pre = min(max(0.5 * rr_s, _PRE_S[0]), _PRE_S[1])  # np.clip, without its overhead
+    post = min(max(0.75 * rr_s, _POST_S[0]), _POST_S[1])
     return round(pre * fs), round(post * fs)
 
 
@@ -389,13 +395,13 @@ def median_beat(
     n = x.shape[-1]
     if r.size == 0:
         raise InvalidSignalError("no beats to average", expected=">= 1 R peak", got="0")
-    labels = np.array([str(lab) for lab in beats.labels])
-    use = labels == str(BeatClass.NORMAL)
+    labels = np.array([_LABEL_CODE[lab] for lab in beats.labels], dtype=np.int8)
+    use = labels == _LABEL_CODE[BeatClass.NORMAL]
     if not use.any():
-        use = labels == str(BeatClass.SUPRAVENTRICULAR)
+        use = labels == _LABEL_CODE[BeatClass.SUPRAVENTRICULAR]
     if not use.any():
         use = np.ones(r.size, dtype=bool)
-    aligned = labels != str(BeatClass.VENTRICULAR)
+    aligned = labels != _LABEL_CODE[BeatClass.VENTRICULAR]
     lags = np.zeros(r.size, dtype=np.int64)
     mask = _lead_mask(usable, x.shape[0])
     xa = x[mask] if mask.any() and not mask.all() else x  # no copy when all usable

@@ -254,7 +254,12 @@ def lead_quality_features(
     feats = np.empty((x.shape[0], len(FEATURE_NAMES)))
     w = max(1, round(0.1 * fs))
     tenth = _windows(x, w)
-    wmax, wmin, wmean = tenth.max(axis=2), tenth.min(axis=2), tenth.mean(axis=2)
+    # window statistics reduced along the middle axis of a (leads, w, windows) copy: numpy
+    # reduces short contiguous lanes one lane at a time, a middle axis in long vector runs
+    across = np.ascontiguousarray(tenth.transpose(0, 2, 1))
+    wmax, wmin = across.max(axis=1), across.min(axis=1)
+    wmean = across.sum(axis=1)
+    wmean /= tenth.shape[2]
     win_s = tenth.shape[2] / fs
     half_ptp = _group(wmax, 5).max(axis=2) - _group(wmin, 5).min(axis=2)
     feats[:, F_FLAT] = (half_ptp < cfg.flat_ptp_mv).mean(axis=1)
@@ -368,8 +373,17 @@ def assess_quality(
     ----------
     Clifford GD, et al. CinC 2017;44. doi:10.22489/CinC.2017.065
     """
+    return assess_quality_checked(check_signal(signal, fs, leads), fs, leads, config)
+
+
+def assess_quality_checked(
+    x: NDArray[np.float64],
+    fs: float,
+    leads: Sequence[str],
+    config: QualityConfig | None = None,
+) -> QualityReport:
+    """:func:`assess_quality` of a signal ``check_signal`` already returned."""
     cfg = config or QualityConfig()
-    x = check_signal(signal, fs, leads)
     feats = lead_quality_features(x, fs, cfg)
     out = []
     for name, row in zip(leads, feats.tolist(), strict=True):  # plain floats: faster

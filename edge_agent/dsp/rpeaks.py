@@ -330,23 +330,33 @@ def _envelopes(bp: NDArray[np.float64], width: int) -> NDArray[np.float64]:
 
 
 @lru_cache(maxsize=64)
-def _ramps(block: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Interpolation weights towards the previous and the next block centre."""
+def _ramps(block: int) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+    """Interpolation weights towards the previous and the next block centre, and the
+    split: ``to_next`` is 0 before it, ``to_prev`` from it on."""
     u = (np.arange(block) + 0.5) / block - 0.5
-    return np.maximum(-u, 0.0), np.maximum(u, 0.0)
+    to_prev, to_next = np.maximum(-u, 0.0), np.maximum(u, 0.0)
+    split = int(np.count_nonzero(u <= 0.0))
+    to_prev.setflags(write=False)
+    to_next.setflags(write=False)
+    return to_prev, to_next, split
 
 
 def _expand(v: NDArray[np.float64], block: int, n: int) -> NDArray[np.float64]:
-    """Per-block values (rows, blocks) -> per-sample, linear between block centres."""
-    to_prev, to_next = _ramps(block)
+    """Per-block values (rows, blocks) -> per-sample, linear between block centres.
+
+    ``v + (v_prev - v) * to_prev`` in the first half of a block, ``v + (v_next - v) *
+    to_next`` in the second (the other weight is 0 there).
+    """
+    to_prev, to_next, split = _ramps(block)
     prev = np.empty_like(v)
     prev[:, 0] = 0.0
     np.subtract(v[:, :-1], v[:, 1:], out=prev[:, 1:])
     nxt = np.empty_like(v)
     nxt[:, -1] = 0.0
     np.subtract(v[:, 1:], v[:, :-1], out=nxt[:, :-1])
-    out = prev[:, :, None] * to_prev
-    out += nxt[:, :, None] * to_next
+    out = np.empty(v.shape + (block,))
+    np.multiply(prev[:, :, None], to_prev[:split], out=out[:, :, :split])
+    np.multiply(nxt[:, :, None], to_next[split:], out=out[:, :, split:])
     out += v[:, :, None]
     flat: NDArray[np.float64] = out.reshape(v.shape[0], -1)[:, :n]
     return flat
@@ -424,7 +434,7 @@ def _positive_median(v: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _padded(
-    env: NDArray[np.float64], valid: NDArray[np.bool_], block: int
+    env: NDArray[np.float64], valid: NDArray[np.bool_ | np.float64], block: int
 ) -> NDArray[np.float64]:
     n_leads, n = env.shape
     e = np.zeros((n_leads, -(-n // block) * block))
@@ -456,7 +466,8 @@ def _fuse(
     """
     n = env.shape[1]
     b = ns.block
-    e = _padded(env, valid, b)
+    valid_f = valid.astype(np.float64)  # one cast, used twice
+    e = _padded(env, valid_f, b)
     local, typical, inv_scale = _gain(e, cfg, ns)
     ratio = np.divide(local, typical, out=np.zeros_like(local), where=typical > 0)
     weight = _periodicity(e, ns.fs, cfg.periodicity_window_s, local.shape[1], b)
@@ -466,7 +477,8 @@ def _fuse(
     weight *= typical > 0
     n_leads = env.shape[0]
     both = _expand(np.concatenate((weight, weight * inv_scale)), b, n)
-    both *= np.concatenate((valid, valid))
+    both[:n_leads] *= valid_f
+    both[n_leads:] *= valid_f
     den = both[:n_leads].sum(axis=0)
     num = (both[n_leads:] * env).sum(axis=0)
     fused = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
@@ -566,7 +578,18 @@ def detect_rpeaks(
     Pan & Tompkins 1985, doi:10.1109/TBME.1985.325532; see the module docstring for the
     departures from it.
     """
-    x = _select_leads(check_signal(signal, fs), usable)
+    return detect_rpeaks_checked(check_signal(signal, fs), fs, usable=usable, config=config)
+
+
+def detect_rpeaks_checked(
+    signal: NDArray[np.float64],
+    fs: float,
+    *,
+    usable: NDArray[np.bool_] | None = None,
+    config: RPeakConfig | None = None,
+) -> NDArray[np.int64]:
+    """:func:`detect_rpeaks` of a signal ``check_signal`` already returned."""
+    x = _select_leads(signal, usable)
     if x.shape[0] == 0:
         return _EMPTY
     cfg = config if config is not None else RPeakConfig()
