@@ -324,7 +324,8 @@ def _digital_to_mv(rec: Any, digital: NDArray[np.int64], src: str) -> NDArray[np
     if (
         gain.shape != (n,)
         or base.shape != (n,)
-        or not (np.isfinite(gain) & (gain != 0)).all()
+        # subnormal gains (|g| < 2.2e-308) are finite and non-zero but overflow 1/g
+        or not (np.isfinite(gain) & (np.abs(gain) >= np.finfo(np.float64).tiny)).all()
     ):
         raise RecordFormatError(
             "bad ADC gain or baseline in the header",
@@ -334,8 +335,17 @@ def _digital_to_mv(rec: Any, digital: NDArray[np.int64], src: str) -> NDArray[np
         )
     units = rec.units or ["mV"] * n
     to_mv = np.array([_TO_MV[str(u or "mV").strip().lower()] for u in units])
+    with np.errstate(over="ignore"):
+        scale = to_mv / gain
+    if not np.isfinite(scale).all():
+        raise RecordFormatError(
+            "ADC gain too small to convert to mV",
+            path=src,
+            expected="gains whose reciprocal is a finite number",
+            got=f"gains {rec.adc_gain}",
+        )
     out: NDArray[np.float64] = digital - base[:, None]
-    out *= (to_mv / gain)[:, None]
+    out *= scale[:, None]
     sentinel = np.iinfo(np.int64).min  # never a sample: stands for "no invalid value"
     invalid = [_INVALID.get(str(f)) for f in rec.fmt]
     bad = digital == np.array([sentinel if v is None else v for v in invalid])[:, None]
