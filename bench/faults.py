@@ -318,11 +318,15 @@ def _outbox_rows(path: Path) -> list[tuple[str, str, str, str, str | None]]:
         ob.close()
 
 
-def _seen_files(path: Path) -> set[str]:
-    """Watched files the cart noted as taken in (a record id), from its outbox."""
+def _seen_files(path: Path) -> dict[str, str]:
+    """Watched files the cart noted as taken in -> their record id, from its outbox.
+
+    An acknowledged record's row may be forgotten to make room (``Outbox``, after a
+    day); the file's note keeps its record id.
+    """
     with sqlite3.connect(path) as conn:
-        return {r[0] for r in conn.execute(
-            "SELECT path FROM seen_files WHERE record_id IS NOT NULL")}
+        return {r[0]: r[1] for r in conn.execute(
+            "SELECT path, record_id FROM seen_files WHERE record_id IS NOT NULL")}
 
 
 def _central_skew_flags(db: str, schema: str | None) -> dict[str, int]:
@@ -571,7 +575,8 @@ def run_suite(backend: str, *, n_records: int, seconds: float, cut_s: float,
         drain_polls = 0
         while time.monotonic() < deadline:
             rows = {c.site: _outbox_rows(c.outbox) for c in carts if c.outbox.exists()}
-            sources_in = {r[2] for rs in rows.values() for r in rs}
+            sources_in = {r[2] for rs in rows.values() for r in rs}.union(
+                *(_seen_files(c.outbox) for c in carts if c.outbox.exists()))
             pending = sum(1 for rs in rows.values() for r in rs if r[1] == "pending")
             drain_polls += 1
             if pending == 0 and set(dropped) <= sources_in:
@@ -582,13 +587,16 @@ def run_suite(backend: str, *, n_records: int, seconds: float, cut_s: float,
         drain_took = time.monotonic() - t_drain
         time.sleep(3.0)
         rows = {c.site: _outbox_rows(c.outbox) for c in carts if c.outbox.exists()}
-        seen = set().union(*(_seen_files(c.outbox) for c in carts if c.outbox.exists()))
+        seen: dict[str, str] = {}
+        for c in carts:
+            if c.outbox.exists():
+                seen.update(_seen_files(c.outbox))
         tiny_waiting = _outbox_waiting(by_site["site-tiny"].outbox)
         skew_flags = _central_skew_flags(db, schema)
         sent = {r[0]: r[2] for rs in rows.values() for r in rs if r[1] == "sent"}
         failed = [(s, r[0], Path(r[2]).name, r[4]) for s, rs in rows.items() for r in rs
                   if r[1] == "failed"]
-        all_ids = {r[0] for rs in rows.values() for r in rs}
+        all_ids = {r[0] for rs in rows.values() for r in rs} | set(seen.values())
         stemi_sent = {r[0] for rs in rows.values() for r in rs
                       if r[1] == "sent" and '"STEMI"' in r[3]}
         ids = _central_ids(db, schema)
@@ -631,8 +639,8 @@ def run_suite(backend: str, *, n_records: int, seconds: float, cut_s: float,
         "drain_window_s": drain_s,
         "drain_polls": drain_polls,
         "files_dropped": len(dropped),
-        "files_taken_in": len(set(dropped) & taken_in),
-        "files_noted_seen_without_outbox_row": len((set(dropped) & seen) - taken_in),
+        "files_taken_in": len(set(dropped) & (taken_in | set(seen))),
+        "files_taken_in_row_forgotten": len((set(dropped) & set(seen)) - taken_in),
         "site_tiny_waiting_for_space_at_end": tiny_waiting,
         "clock_skew": {"future_files": future_files,
                        "flagged_at_central": skew_flags.get("site-future", 0),

@@ -524,6 +524,7 @@ class FolderWatcher:
     _full_streak: int = 0
     _hold_until: float = 0.0
     _need_bytes: int = 0
+    _room_at_refusal: int = 0
     _noted: tuple[int, str | None] = (0, None)
 
     @property
@@ -567,6 +568,11 @@ class FolderWatcher:
                     self.full_backoff_max_s)
         self._hold_until = now + delay
         self._need_bytes = need_bytes
+        if need_bytes:
+            try:
+                self._room_at_refusal = self.outbox.room_bytes()
+            except (sqlite3.Error, OSError):
+                self._need_bytes = 0
         for p, sig in refused:
             prev = self._waiting.get(str(p))
             self._waiting[str(p)] = (p, sig, now if prev is None else prev[2])
@@ -582,12 +588,14 @@ class FolderWatcher:
             self._note_waiting()
 
     def _room_again(self) -> bool:
+        """Space was freed since the refusal (an ack) and the refused record fits."""
         if not self._need_bytes:
             return False
         try:
-            return self.outbox.room_bytes() >= self._need_bytes
+            room = self.outbox.room_bytes()
         except (sqlite3.Error, OSError):
             return False
+        return room > self._room_at_refusal and room >= self._need_bytes
 
     def scan(self, now: float | None = None) -> list[tuple[Path, str]]:
         """Records ready to read now, each with its signature; waiting files first.

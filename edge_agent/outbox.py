@@ -12,11 +12,12 @@ is critical first, then oldest. Disk use is bounded: at ``alarm_fraction`` of
 ``max_bytes`` a warning is logged and shown by ``status``; at the limit
 :class:`~edge_agent.errors.OutboxFullError` refuses *new* records - an accepted record
 is never dropped. Records already acknowledged are history, and history never blocks a new
-ECG: before refusing, :meth:`Outbox.enqueue` reclaims the space of acknowledged records,
-oldest first - first their kept local analysis (and waveform, with
-``keep_sent_waveforms``), then, if that is not enough, the rows themselves (their content
-hash goes with them, so only that long-acknowledged content could be queued again). A
-record still pending or failed is never touched. What is waiting for space (files the
+ECG: at the ack the waveform and the local analysis are dropped (the central has both;
+``keep_sent_waveforms`` keeps them), leaving ~1.5 kB of metadata per record, and before
+refusing, :meth:`Outbox.enqueue` reclaims acknowledged records' space, oldest first - kept
+history, then rows acknowledged more than a day ago (their content hash goes with them) -
+but only when that makes the new record fit. A record still pending or failed is never
+touched. What is waiting for space (files the
 folder watcher had to refuse) is persisted for ``status`` (:meth:`Outbox.set_waiting`).
 
 A second process (``ecg-edge status``) may open the same file concurrently: WAL readers
@@ -45,6 +46,7 @@ from edge_agent.types import Priority
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "FORGET_SENT_AFTER_S",
     "EnqueueResult",
     "LinkState",
     "LinkStatus",
@@ -60,6 +62,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
+#: Acknowledged rows younger than this are never deleted to make room (1 day).
+FORGET_SENT_AFTER_S = 86_400.0
 _SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -313,6 +317,10 @@ class Outbox:
         Keep waveform and analysis after the central's ack (default: drop them, keeping
         the metadata, so the budget is spent on records still to upload; kept ones are
         reclaimed, oldest first, when a new record needs the space).
+    forget_sent_after_s : float
+        Rows acknowledged longer ago than this may be deleted when a new record needs
+        their space (default one day; the content hash, i.e. duplicate detection, goes
+        with them). Records not yet acknowledged are never deleted.
     clock : callable
         Wall clock in seconds (injectable for tests).
     """
@@ -324,6 +332,7 @@ class Outbox:
         max_bytes: int = DEFAULT_MAX_BYTES,
         alarm_fraction: float = 0.9,
         keep_sent_waveforms: bool = False,
+        forget_sent_after_s: float = FORGET_SENT_AFTER_S,
         clock: Any = time.time,
     ) -> None:
         if max_bytes <= 0:
@@ -334,6 +343,7 @@ class Outbox:
         self.max_bytes = int(max_bytes)
         self.alarm_fraction = float(alarm_fraction)
         self.keep_sent_waveforms = keep_sent_waveforms
+        self.forget_sent_after_s = float(forget_sent_after_s)
         self._clock = clock
         self._lock = threading.RLock()
         self._alarm_logged = False
@@ -434,11 +444,18 @@ class Outbox:
         return total
 
     def reclaimable_bytes(self) -> int:
-        """About how many bytes acknowledged records' history could give back."""
+        """At most how many bytes :meth:`enqueue` could reclaim from acknowledged records.
+
+        Their kept history, plus a page per row old enough to be forgotten (an
+        overestimate: the room check before the analysis must never be stricter than
+        :meth:`enqueue` itself).
+        """
+        cutoff = float(self._clock()) - self.forget_sent_after_s
         with self._lock:
             row = self._db.execute(
                 "SELECT COALESCE(SUM(LENGTH(analysis_json) + COALESCE(LENGTH(samples), 0)"
-                f" + {_ROW_BYTES}), 0) FROM records WHERE state = 'sent'"
+                f" + CASE WHEN sent_at < ? THEN {_ROW_BYTES} ELSE 0 END), 0)"
+                " FROM records WHERE state = 'sent'", (cutoff,)
             ).fetchone()
         return int(row[0])
 
@@ -464,46 +481,52 @@ class Outbox:
             )
 
     def _reclaim(self, db: sqlite3.Connection, incoming: int) -> int:
-        """Free acknowledged records' space, oldest ack first, until ``incoming`` fits.
+        """Free acknowledged records' space, oldest ack first, so ``incoming`` fits.
 
-        Step 1 drops their kept analysis (and waveform); step 2 deletes whole rows.
-        Returns how many records were touched. Runs inside the enqueue transaction.
+        Step 1 drops their kept analysis and waveform (``keep_sent_waveforms``); step 2
+        deletes whole rows acknowledged more than ``forget_sent_after_s`` ago (their
+        content hash goes with them). All inside a savepoint of the enqueue transaction:
+        when even that cannot make room (records still to upload fill the budget),
+        nothing is reclaimed. Returns how many records were touched.
         """
-        touched = 0
         need = self.used_bytes() + incoming - self.max_bytes
         if need <= 0:
             return 0
+        db.execute("SAVEPOINT reclaim")
+        touched = 0
         rows = db.execute(
             "SELECT seq, LENGTH(analysis_json) + COALESCE(LENGTH(samples), 0)"
             " FROM records WHERE state = 'sent'"
             " AND (analysis_json != '' OR samples IS NOT NULL)"
             " ORDER BY sent_at, seq"
         ).fetchall()
-        for step in ("history", "rows"):
-            while need > 0:
-                if step == "history":
-                    batch, freed = [], 0
-                    while rows and freed < need + 8192:
-                        seq, size = rows.pop(0)
-                        batch.append(seq)
-                        freed += int(size)
-                    if not batch:
-                        break
-                    db.executemany(
-                        "UPDATE records SET analysis_json = '', samples = NULL"
-                        " WHERE seq = ?", [(q,) for q in batch])
-                else:
-                    seqs = [r[0] for r in db.execute(
-                        "SELECT seq FROM records WHERE state = 'sent'"
-                        " ORDER BY sent_at, seq LIMIT ?",
-                        (max(16, need // 1000 + 1),)).fetchall()]
-                    if not seqs:
-                        break
-                    batch = seqs
-                    db.executemany("DELETE FROM records WHERE seq = ?",
-                                   [(q,) for q in batch])
-                touched += len(batch)
-                need = self.used_bytes() + incoming - self.max_bytes
+        i = 0
+        while need > 0 and i < len(rows):
+            batch, freed = [], 0
+            while i < len(rows) and freed < need + 8192:
+                batch.append(rows[i][0])
+                freed += int(rows[i][1])
+                i += 1
+            db.executemany("UPDATE records SET analysis_json = '', samples = NULL"
+                           " WHERE seq = ?", [(q,) for q in batch])
+            touched += len(batch)
+            need = self.used_bytes() + incoming - self.max_bytes
+        cutoff = float(self._clock()) - self.forget_sent_after_s
+        while need > 0:
+            seqs = [r[0] for r in db.execute(
+                "SELECT seq FROM records WHERE state = 'sent' AND sent_at < ?"
+                " ORDER BY sent_at, seq LIMIT ?",
+                (cutoff, max(16, need // 1000 + 1))).fetchall()]
+            if not seqs:
+                break
+            db.executemany("DELETE FROM records WHERE seq = ?", [(q,) for q in seqs])
+            touched += len(seqs)
+            need = self.used_bytes() + incoming - self.max_bytes
+        if need > 0:
+            db.execute("ROLLBACK TO reclaim")
+            db.execute("RELEASE reclaim")
+            return 0
+        db.execute("RELEASE reclaim")
         if touched:
             logger.info("outbox: reclaimed the space of %d acknowledged records (%s)",
                         touched, self.path)

@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from edge_agent.outbox import Outbox, RecordState
 from tests.edge_agent._crash import edge_cmd
 from tests.edge_agent._procs import ROOT, CentralProcess, needs_analysis
@@ -182,3 +184,45 @@ def test_watcher_retries_a_waiting_file_as_soon_as_there_is_room(tmp_path: Path)
         files[1].with_suffix(".dat").unlink()
         w.scan(now=4.0)
         assert ob.status().waiting_files == 0 and w.waiting == [], ob.status()
+
+
+def test_rows_are_forgotten_only_after_a_day_and_only_when_that_makes_room(
+    tmp_path: Path,
+) -> None:
+    from edge_agent.errors import OutboxFullError
+    from tests.edge_agent.test_outbox import Clock, make_record
+
+    clock = Clock()
+    with Outbox(tmp_path / "probe.sqlite", max_bytes=10**9) as ob:
+        empty = ob.used_bytes()
+        ob.enqueue(make_record(0))
+        per_record = ob.used_bytes() - empty
+    limit = int(empty + per_record * 3.3)
+    small = {"samples": b"\x00" * 64, "analysis_json": "{}"}
+    with Outbox(tmp_path / "o.sqlite", max_bytes=limit, clock=clock,
+                forget_sent_after_s=3600) as ob:
+        acked = [ob.enqueue(make_record(100 + i, **small)).record_id for i in range(80)]
+        ob.mark_sent([(r, False) for r in acked])
+        history = ob.used_bytes() - empty
+        assert per_record * 0.2 < history < per_record * 0.9, (history, per_record)
+        clock.t += 10
+        pending = [ob.enqueue(make_record(i)).record_id for i in range(1, 3)]
+        # a record that deleting all the history could not make room for: nothing goes
+        huge = make_record(3, samples=make_record(3).samples * 3)
+        with pytest.raises(OutboxFullError):
+            ob.enqueue(huge)
+        assert ob.count(RecordState.SENT) == 80, "history deleted for nothing"
+        # one that fits only without the history: refused while the history is young
+        with pytest.raises(OutboxFullError):
+            ob.enqueue(make_record(4))
+        assert ob.count(RecordState.SENT) == 80, "young acknowledged rows deleted"
+        clock.t += 3600  # the history is now older than forget_sent_after_s
+        ob.enqueue(make_record(4))
+        left = ob.count(RecordState.SENT)
+        assert left < 80, "old acknowledged rows were never forgotten"
+        assert ob.used_bytes() <= limit, f"{ob.used_bytes()} > {limit}"
+        for rid in pending:
+            rec = ob.get(rid)
+            assert rec is not None and rec.state is RecordState.PENDING and rec.samples
+        oldest_left = ob.list_records(RecordState.SENT)[0].source
+        assert oldest_left != "rec100.hea", "not the oldest acknowledged rows first"
