@@ -118,8 +118,9 @@ AFL_CONCENTRATION = 0.29
 AVB3_MAX_RATE_BPM = 60.0
 AVB3_MAX_RR_CV = 0.08
 AVB3_MAX_P_CORR = 0.5
-AVB3_MIN_ATRIAL_REGULARITY = 0.2
+AVB3_MIN_ATRIAL_REGULARITY = 0.22
 AVB3_MIN_RATE_RATIO = 1.2
+AVB3_HARMONIC_TOL = 0.05
 AVB3_MIN_PR_SD_MS = 60.0
 PAUSE_WARN_S = 2.0
 PAUSE_CRITICAL_S = 3.0
@@ -659,12 +660,20 @@ def assess_rhythm(
         flutter_suspected=flutter,
         atrial_rate_bpm=atrial.atrial_rate_bpm,
         pr_sd_ms=atrial.pr_sd_ms,
-        avb3_suspected=_avb3(hr, rr, atrial),
+        avb3_suspected=_avb3(rr[_normal_rr_mask(rr.size, labels, _EXCLUDED)], atrial),
     )
 
 
-def _avb3(hr: float, rr: NDArray[np.float64], a: AtrialActivity) -> bool:
-    """Third-degree AV block criteria (see ``_rule_avb3``); ``rr`` in seconds."""
+def _near_multiple(ratio: float) -> bool:
+    """Atrial/ventricular rate ratio within ``AVB3_HARMONIC_TOL`` of 2 or 3: a harmonic
+    of residual ventricular activity, or 2:1 / 3:1 block, not distinguishable in 10 s."""
+    k = round(ratio)
+    return k in (2, 3) and abs(ratio - k) < AVB3_HARMONIC_TOL * k
+
+
+def _avb3(rr: NDArray[np.float64], a: AtrialActivity) -> bool:
+    """Third-degree AV block criteria (see ``_rule_avb3``); ``rr``: the intervals between
+    dominant beats, in seconds (a P wave taken for an ectopic beat does not count)."""
     if (
         rr.size < 3
         or a.p_wave_corr is None
@@ -673,12 +682,14 @@ def _avb3(hr: float, rr: NDArray[np.float64], a: AtrialActivity) -> bool:
         or a.pr_sd_ms is None
     ):
         return False
+    hr = 60.0 / float(rr.mean())
     return (
         hr < AVB3_MAX_RATE_BPM
         and float(rr.std() / rr.mean()) < AVB3_MAX_RR_CV
         and a.p_wave_corr < AVB3_MAX_P_CORR
         and a.atrial_regularity >= AVB3_MIN_ATRIAL_REGULARITY
         and a.atrial_rate_bpm > AVB3_MIN_RATE_RATIO * hr
+        and not _near_multiple(a.atrial_rate_bpm / hr)
         and a.pr_sd_ms > AVB3_MIN_PR_SD_MS
     )
 
@@ -748,8 +759,9 @@ def _rule_avb3(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     atrial activity in the QRST-cancelled residual (autocorrelation peak >=
     ``AVB3_MIN_ATRIAL_REGULARITY``) at >= ``AVB3_MIN_RATE_RATIO`` x the ventricular rate,
     and the interval from the last atrial peak to each QRS varying (SD >
-    ``AVB3_MIN_PR_SD_MS``). An atrial rate at exactly twice the ventricular rate looks
-    like 2:1 block in 10 s and is missed. Evidence so far is a
+    ``AVB3_MIN_PR_SD_MS``). Atrial rates within 5 % of twice or three times the
+    ventricular rate are not called (2:1 or 3:1 block, or a harmonic of residual QRST,
+    look the same in 10 s): a complete block at such a ratio is missed. Evidence so far is a
     constructed record (real P waves and real QRST complexes at independent rates): no
     real complete AV block is in the shared data.
     """
