@@ -38,7 +38,7 @@ def _rules(a: Analysis) -> dict[str, Priority]:
 
 
 @pytest.mark.parametrize(
-    ("atrial", "ventricular", "seed"), [(80.0, 38.0, 1), (72.0, 41.0, 0), (100.0, 55.0, 0)]
+    ("atrial", "ventricular", "seed"), [(85.0, 38.0, 1), (72.0, 41.0, 0), (100.0, 55.0, 0)]
 )
 def test_constructed_complete_av_block_is_critical(
     normal: EcgRecord, atrial: float, ventricular: float, seed: int
