@@ -59,29 +59,50 @@ def _time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, 
 
 
 def _stages(x: np.ndarray, fs: float, leads: list[str], repeats: int) -> dict[str, float]:
-    """Median wall time (ms) of each ``analyze`` stage run on its own, same inputs."""
+    """Median wall time (ms) of each ``analyze`` stage run on its own, same inputs and the
+    same calls as ``edge_agent.analysis.analyze`` makes."""
+    import inspect
+
+    from edge_agent.dsp._validate import check_signal
     from edge_agent.dsp.beats import classify_beats, median_beat
     from edge_agent.dsp.delineate import delineate, map_fiducials
     from edge_agent.dsp.filters import preprocess
     from edge_agent.dsp.measure import measure_axes, measure_intervals, measure_leads
-    from edge_agent.dsp.quality import assess_quality
-    from edge_agent.dsp.rhythm import assess_rhythm
+    from edge_agent.dsp.quality import assess_beat_quality, assess_quality
+    from edge_agent.dsp.rhythm import assess_rhythm, rhythm_findings
     from edge_agent.dsp.rpeaks import detect_rpeaks
+    from edge_agent.triage import triage
 
     quality = assess_quality(x, fs, leads)
     usable = quality.usable
     y = preprocess(x, fs)
     rpeaks = detect_rpeaks(x, fs, usable=usable)
     beats = classify_beats(y, rpeaks, fs, usable=usable)
-    rhythm = assess_rhythm(beats.rpeaks, fs, x.shape[1], beats.labels)
+    quality = assess_beat_quality(y, fs, leads, rpeaks, beats, quality)
+    usable = quality.usable
+    rhythm_kw: dict[str, object] = {}
+    if "signal" in inspect.signature(assess_rhythm).parameters:  # the atrial analysis
+        rhythm_kw = {"signal": y, "usable": usable, "leads": tuple(leads)}
+    rhythm = assess_rhythm(beats.rpeaks, fs, x.shape[1], beats.labels, **rhythm_kw)
     median = median_beat(y, beats, fs, usable=usable)
     fid = delineate(median, usable=usable)
+    intervals = measure_intervals(fid, median, rhythm.rr_mean_ms)
+    measures = measure_leads(median, fid, leads)
+    triage_kw: dict[str, object] = {}
+    if "median" in inspect.signature(triage).parameters:  # the STEMI feature model hook
+        triage_kw = {"median": median, "fiducials": fid}
     stages: dict[str, Callable[[], object]] = {
+        "check_signal": lambda: check_signal(x, fs, leads),
         "assess_quality": lambda: assess_quality(x, fs, leads),
         "preprocess": lambda: preprocess(x, fs),
         "detect_rpeaks": lambda: detect_rpeaks(x, fs, usable=usable),
         "classify_beats": lambda: classify_beats(y, rpeaks, fs, usable=usable),
-        "assess_rhythm": lambda: assess_rhythm(beats.rpeaks, fs, x.shape[1], beats.labels),
+        "assess_beat_quality": lambda: assess_beat_quality(
+            y, fs, leads, rpeaks, beats, quality
+        ),
+        "assess_rhythm": lambda: assess_rhythm(
+            beats.rpeaks, fs, x.shape[1], beats.labels, **rhythm_kw
+        ),
         "median_beat": lambda: median_beat(y, beats, fs, usable=usable),
         "delineate": lambda: delineate(median, usable=usable),
         "map_fiducials": lambda: map_fiducials(fid, median, beats, x.shape[1]),
@@ -90,15 +111,20 @@ def _stages(x: np.ndarray, fs: float, leads: list[str], repeats: int) -> dict[st
             measure_axes(median, fid, leads),
             measure_leads(median, fid, leads),
         ),
+        "triage (rules)": lambda: triage(
+            leads=tuple(leads),
+            lead_measures=measures,
+            intervals=intervals,
+            rhythm=rhythm,
+            rhythm_findings=rhythm_findings(rhythm),
+            quality=quality,
+            model_input=None,
+            age_years=None,
+            sex=None,
+            model=None,
+            **triage_kw,
+        ),
     }
-    try:  # the beat-level quality stage, where this checkout has it
-        from edge_agent.dsp.quality import assess_beat_quality
-    except ImportError:
-        pass
-    else:
-        stages["assess_beat_quality"] = lambda: assess_beat_quality(
-            y, fs, leads, rpeaks, beats, quality
-        )
     return {name: _time(fn, repeats)["median_ms"] for name, fn in stages.items()}
 
 
@@ -119,7 +145,12 @@ def main() -> dict[str, object]:
     results["floor: one sosfiltfilt pass"] = _time(
         lambda: ss.sosfiltfilt(sos, x, axis=-1), repeats
     )
-    results["edge_agent.analyze (rules)"] = _time(lambda: analyze(x, fs, leads), repeats)
+    # three rounds of the main measurement (the machine is shared): each round's median
+    # is recorded, the row reports the round with the median median
+    n_rounds = 1 if quick else 3
+    rounds = [_time(lambda: analyze(x, fs, leads), repeats) for _ in range(n_rounds)]
+    rounds.sort(key=lambda row: row["median_ms"])
+    results["edge_agent.analyze (rules)"] = rounds[len(rounds) // 2]
     try:
         model = load_default_model()
     except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
@@ -156,6 +187,9 @@ def main() -> dict[str, object]:
     for name, ms in stages.items():
         print(f"{name:<40} {ms:>10.3f}")
     print(f"{'sum of stages':<40} {sum(stages.values()):>10.3f}")
+    print("analyze rounds (median / cpu median ms): " + ", ".join(
+        f"{r['median_ms']:.2f} / {r['cpu_median_ms']:.2f}" for r in rounds
+    ))
     doc: dict[str, object] = {
         "benchmark": "analyze_speed",
         "record": str(Path(rec.source).relative_to(ROOT)),
@@ -166,7 +200,12 @@ def main() -> dict[str, object]:
         "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version()},
         "load_average_1min": {"start": load_start[0], "end": load_end[0]},
         "results": results,
+        "analyze_rounds": [
+            {"median_ms": r["median_ms"], "cpu_median_ms": r["cpu_median_ms"]}
+            for r in rounds
+        ],
         "stages_median_ms": stages,
+        "stages_sum_ms": sum(stages.values()),
         "speedup_vs_neurokit2": nk_ms / ours,
         "targets": {"analyze_median_ms": 5.0, "speedup_vs_neurokit2": 100.0},
         "met": {
