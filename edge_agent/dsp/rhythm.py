@@ -198,7 +198,7 @@ def _successive_differences(
 ) -> NDArray[np.float64]:
     """|RR[i+1] - RR[i]| for consecutive pairs of kept intervals."""
     pair = keep[1:] & keep[:-1]
-    out: NDArray[np.float64] = np.abs(np.diff(rr))[pair]
+    out: NDArray[np.float64] = np.abs(rr[1:] - rr[:-1])[pair]
     return out
 
 
@@ -215,7 +215,7 @@ def _irregularity(
 def _gaps_s(rpeaks: NDArray[np.int64], fs: float, n_samples: int) -> NDArray[np.float64]:
     """Intervals without a beat, including the record edges, in seconds."""
     edges = np.concatenate([[0], rpeaks, [n_samples - 1]]).astype(np.float64)
-    out: NDArray[np.float64] = np.diff(edges) / fs
+    out: NDArray[np.float64] = (edges[1:] - edges[:-1]) / fs
     return out
 
 
@@ -356,7 +356,7 @@ def _cancel_qrst(
     width = tmpl.shape[1] - 1
     start = np.empty(rd.size, dtype=np.int64)
     start[0] = max(0, int(rd[0]) - pre)
-    start[1:] = rd[1:] - np.minimum(pre, (0.4 * np.diff(rd)).astype(np.int64))
+    start[1:] = rd[1:] - np.minimum(pre, (0.4 * (rd[1:] - rd[:-1])).astype(np.int64))
     stop = np.empty_like(start)
     stop[:-1] = start[1:]
     stop[-1] = min(n, int(rd[-1]) + width - pre)
@@ -378,35 +378,36 @@ def _flutter(
 
     Concentration: power within +/-0.3 Hz of the peak and of its second harmonic over the
     1-15 Hz power (a sawtooth has a strong second harmonic). A maximum at the band edge is
-    no peak (concentration 0). RMS: amplitude of the peak's component.
+    no peak (concentration 0). RMS: amplitude of the peak's component. The residual has
+    no DC to speak of (the template is subtracted), and the Hann window's leakage from
+    0 Hz to >= 3.8 Hz is negligible, so the mean is not removed.
     """
     n = e.shape[1]
     if n < 4 * fd:
         return None, None, None
     nfft = max(n, int(10 * fd))  # bins of 0.1 Hz or finer
     win = _hann(n)
-    x = e - e.mean(axis=1, keepdims=True)
-    x *= win
-    cplx = np.fft.rfft(x, nfft)
-    spec = cplx.real**2 + cplx.imag**2
     df = fd / nfft
+    top = min(nfft // 2, int(15.0 / df) + 1)
+    cplx = np.fft.rfft(e * win, nfft)[:, : top + 1]
+    csum = np.cumsum(cplx.real**2 + cplx.imag**2, axis=1)
     j0, j1 = int(np.ceil(_FLUTTER_BAND_HZ[0] / df)), int(_FLUTTER_BAND_HZ[1] / df)
-    j = j0 + np.argmax(spec[:, j0 : j1 + 1], axis=1)
+    band = csum[:, j0 : j1 + 1] - csum[:, j0 - 1 : j1]
+    peaks = (j0 + np.argmax(band, axis=1)).tolist()
     half = max(1, int(round(0.3 / df)))
-    csum = np.cumsum(spec, axis=1)
-    rows = np.arange(spec.shape[0])
-    top = spec.shape[1] - 1
-    peak = csum[rows, j + half] - csum[rows, j - half - 1]
-    h2 = 2 * j
-    harm = (
-        csum[rows, np.minimum(h2 + half, top)] - csum[rows, np.minimum(h2 - half - 1, top)]
-    )
-    total = csum[:, int(15.0 / df)] - csum[:, int(1.0 / df) - 1]
-    conc = (peak + harm) / np.maximum(total, 1e-18)
-    conc[(j == j0) | (j == j1)] = 0.0
-    best = int(np.argmax(conc))
-    rms = float(np.sqrt(2.0 * peak[best] / (nfft * float(win @ win))))
-    return float(j[best] * df), float(conc[best]), rms
+    lo_total, hi_total = int(1.0 / df) - 1, min(int(15.0 / df), top)
+    best = (0.0, 0, 0.0)  # concentration, bin, peak power
+    for row, j in zip(csum.tolist(), peaks, strict=True):
+        if j in (j0, j1):
+            continue
+        peak = row[j + half] - row[j - half - 1]
+        harm = row[min(2 * j + half, top)] - row[min(2 * j - half - 1, top)]
+        conc = (peak + harm) / max(row[hi_total] - row[lo_total], 1e-18)
+        if conc > best[0]:
+            best = (conc, j, peak)
+    conc, j, peak = best
+    rms = float(np.sqrt(2.0 * peak / (nfft * float(win @ win))))
+    return j * df, conc, rms
 
 
 def _av_dissociation(
@@ -485,7 +486,8 @@ def assess_atrial(
         return AtrialActivity()
     pre, post = int(round(_TEMPLATE_S[0] * fd)), int(round(_TEMPLATE_S[1] * fd))
     idx = np.arange(-pre, post)[:, None] + rd
-    np.clip(idx, 0, z.shape[1] - 1, out=idx)
+    np.minimum(idx, z.shape[1] - 1, out=idx)
+    np.maximum(idx, 0, out=idx)
     seg = z[:, idx]  # (leads, window, beats)
     if not dominant.all():
         seg = seg[:, :, dominant]
@@ -569,7 +571,7 @@ def assess_rhythm(
     if (
         r.ndim != 1
         or (r.size and (r[0] < 0 or r[-1] >= n_samples))
-        or np.any(np.diff(r) <= 0)
+        or bool(np.any(r[1:] <= r[:-1]))
     ):
         raise InvalidSignalError(
             "R peaks must be sorted, unique sample indices inside the record",
@@ -609,7 +611,7 @@ def assess_rhythm(
             n_supraventricular=n_s,
             duration_s=duration_s,
         )
-    rr = np.diff(r).astype(np.float64) / fs
+    rr = (r[1:] - r[:-1]) / fs
     keep = _normal_rr_mask(rr.size, labels, _EXCLUDED)
     if keep.sum() < cfg.af_min_rr:
         keep = np.ones(rr.size, dtype=bool)
