@@ -69,9 +69,9 @@ def _median_beats(seg: NDArray[np.float64]) -> NDArray[np.float64]:
     """Median along axis 1 (beats) of (leads, beats, w); a sort is faster than np.median
     for the few beats of a record."""
     n = seg.shape[1]
+    if n % 2:  # the middle order statistic: a selection is enough
+        return np.asarray(np.partition(seg, n // 2, axis=1)[:, n // 2], dtype=np.float64)
     srt = np.sort(seg, axis=1)
-    if n % 2:
-        return np.asarray(srt[:, n // 2], dtype=np.float64)
     return np.asarray(0.5 * (srt[:, n // 2 - 1] + srt[:, n // 2]), dtype=np.float64)
 
 
@@ -89,9 +89,11 @@ def _lagged(
     centers: NDArray[np.int64],
     lags: NDArray[np.int64],
     offsets: NDArray[np.int64],
+    *,
+    beats_first: bool = False,
 ) -> NDArray[np.float64]:
     """``x[:, clip(centers[:, None, None] + lags[:, None] + offsets)]``: (leads, beats,
-    lags, w), a new C-contiguous array.
+    lags, w), a new C-contiguous array; (beats, lags, leads, w) with ``beats_first``.
 
     ``lags`` and ``offsets`` are arithmetic progressions with the same step ``d`` (or a
     single element), so ``lags[i] + offsets[k] = lags[0] + offsets[0] + d * (i + k)``:
@@ -113,7 +115,7 @@ def _lagged(
         buffer=flat,
         strides=(s_lead, s_beat, s_j, s_j),
     )
-    return np.ascontiguousarray(view)
+    return np.ascontiguousarray(view.transpose(1, 2, 0, 3) if beats_first else view)
 
 
 def _unit_rows(seg: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -269,8 +271,11 @@ def classify_beats(
     half = max(2, round(_QRS_HALF_S * fs / step)) * step
     max_lag = max(1, round(_ALIGN_LAG_S * fs / step))
     lags = np.arange(-max_lag, max_lag + 1) * step
-    seg = _lagged(x, r, lags, np.arange(-half, half + 1, step))  # (l, b, lags, w), ~125 Hz
-    unit = _unit_rows(seg)  # (beats, lags, d)
+    # (beats, lags, leads, w) at ~125 Hz: each (beat, lag) row is contiguous over leads
+    seg = _lagged(x, r, lags, np.arange(-half, half + 1, step), beats_first=True)
+    unit = seg - seg.mean(axis=-1, keepdims=True)
+    unit = unit.reshape(unit.shape[0], unit.shape[1], -1)  # (beats, lags, d), no copy
+    unit /= np.maximum(np.sqrt(np.einsum("...d,...d->...", unit, unit)), 1e-12)[..., None]
     wstep = _stride(fs, _WIDTH_HZ)
     whalf = max(3, round(_WIDTH_HALF_S * fs))
     width = _qrs_width(_gather(x, r, np.arange(-whalf, whalf + 1, wstep))) * wstep
@@ -281,10 +286,13 @@ def classify_beats(
     members = to_seed.max(axis=1) >= _SAME_CORR
     members[seed] = True
     beat_ix = np.flatnonzero(members)
-    template = _median_beats(seg[:, beat_ix, best[beat_ix]])  # (leads, w)
+    template = _median_beats(np.moveaxis(seg[beat_ix, best[beat_ix]], 0, 1))  # (leads, w)
     t_unit = _unit_rows(template[:, None, :])[0]
     corr = (unit @ t_unit).max(axis=1)
-    centered = seg[:, :, max_lag] - seg[:, :, max_lag].mean(axis=-1, keepdims=True)
+    at_r = seg[:, max_lag]  # (beats, leads, w)
+    centered = np.ascontiguousarray(
+        np.moveaxis(at_r - at_r.mean(axis=-1, keepdims=True), 0, 1)
+    )  # (leads, beats, w)
     rms = np.sqrt((centered**2).mean(axis=(0, 2)))
     w_dom = float(median(width[members]))
     rms_dom = float(median(rms[members]))
@@ -414,11 +422,14 @@ def median_beat(
         use &= inside
     # gathered as (leads, samples, beats): the median's sort runs along contiguous lanes
     idx = np.clip(np.arange(-pre, post + 1)[:, None] + centers[use][None, :], 0, n - 1)
-    srt = np.sort(np.take(x, idx, axis=1), axis=-1)
-    k = srt.shape[-1]
-    waveform = srt[..., k // 2]
-    if k % 2 == 0:
-        waveform = 0.5 * (srt[..., k // 2 - 1] + waveform)
+    gathered = np.take(x, idx, axis=1)
+    k = gathered.shape[-1]
+    if k % 2:  # odd: the middle order statistic alone (a selection, ~15 % cheaper)
+        gathered.partition(k // 2, axis=-1)
+        waveform = gathered[..., k // 2]
+    else:  # even: the mean of the middle pair (a two-index partition is slower than this)
+        gathered.sort(axis=-1)
+        waveform = 0.5 * (gathered[..., k // 2 - 1] + gathered[..., k // 2])
     return MedianBeat(
         waveform=np.ascontiguousarray(waveform),
         r_index=pre,
