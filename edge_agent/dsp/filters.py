@@ -254,11 +254,10 @@ def filtfilt_rows(
     """
     n_rows, n = x.shape
     pad = max(0, min(pad, n - 1))
-    if n_rows < 2 or n > _PACK_MAX_SAMPLES or n_rows * n > _PACK_MAX_VALUES:
-        # long records: the packed copies no longer stay in cache and packing loses
-        y = _filtfilt(sos, zi, x, pad)
-        return np.subtract(y, minus) if minus is not None else np.ascontiguousarray(y)
-    if _sosfilt_kernel is None:  # pragma: no cover
+    long = n > _PACK_MAX_SAMPLES or n_rows * n > _PACK_MAX_VALUES
+    if n_rows < 2 or long or _sosfilt_kernel is None:
+        # one row, or a long record (the packed copies no longer stay in cache and
+        # packing loses): the plain real path
         y = _filtfilt(sos, zi, x, pad)
         return np.subtract(y, minus) if minus is not None else np.ascontiguousarray(y)
     half = (n_rows + 1) // 2
