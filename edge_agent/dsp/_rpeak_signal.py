@@ -187,11 +187,15 @@ def _positive_median(v: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _padded(
-    env: NDArray[np.float64], valid: NDArray[np.bool_ | np.float64], block: int
+    env: NDArray[np.float64], valid: NDArray[np.bool_ | np.float64] | None, block: int
 ) -> NDArray[np.float64]:
+    """``env * valid`` zero-padded to whole blocks (``valid`` None: nothing masked)."""
     n_leads, n = env.shape
     e = np.zeros((n_leads, -(-n // block) * block))
-    np.multiply(env, valid, out=e[:, :n])
+    if valid is None:
+        e[:, :n] = env
+    else:
+        np.multiply(env, valid, out=e[:, :n])
     return e
 
 

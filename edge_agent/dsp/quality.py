@@ -183,6 +183,8 @@ def _windows(x: NDArray[np.float64], size: int) -> NDArray[np.float64]:
 def _longest_true_run(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
     """Length of the longest run of True along axis -1, per row."""
     n_rows, n = mask.shape
+    if not mask.any():  # the usual case: no run at all
+        return np.zeros(n_rows, dtype=np.int64)
     padded = np.zeros((n_rows, n + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     edges = np.diff(padded, axis=1)

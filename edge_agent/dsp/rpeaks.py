@@ -278,7 +278,10 @@ def _gain(
 
 
 def _single_lead_candidates(
-    env: NDArray[np.float64], valid: NDArray[np.bool_], cfg: RPeakConfig, ns: _Samples
+    env: NDArray[np.float64],
+    valid: NDArray[np.bool_] | None,
+    cfg: RPeakConfig,
+    ns: _Samples,
 ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """Candidates of one lead: peaks of its envelope, amplitudes after the gain control.
 
@@ -293,7 +296,10 @@ def _single_lead_candidates(
 
 
 def _fuse(
-    env: NDArray[np.float64], valid: NDArray[np.bool_], cfg: RPeakConfig, ns: _Samples
+    env: NDArray[np.float64],
+    valid: NDArray[np.bool_] | None,
+    cfg: RPeakConfig,
+    ns: _Samples,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Gain-normalised, quality-weighted mean of the lead envelopes.
 
@@ -301,7 +307,7 @@ def _fuse(
     """
     n = env.shape[1]
     b = ns.block
-    valid_f = valid.astype(np.float64)  # one cast, used twice
+    valid_f = None if valid is None else valid.astype(np.float64)  # one cast, used twice
     e = _padded(env, valid_f, b)
     local, typical, inv_scale = _gain(e, cfg, ns)
     ratio = np.divide(local, typical, out=np.zeros_like(local), where=typical > 0)
@@ -312,8 +318,9 @@ def _fuse(
     weight *= typical > 0
     n_leads = env.shape[0]
     both = _expand(np.concatenate((weight, weight * inv_scale)), b, n)
-    both[:n_leads] *= valid_f
-    both[n_leads:] *= valid_f
+    if valid_f is not None:
+        both[:n_leads] *= valid_f
+        both[n_leads:] *= valid_f
     den = both[:n_leads].sum(axis=0)
     num = (both[n_leads:] * env).sum(axis=0)
     fused = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
@@ -427,7 +434,8 @@ def detect_rpeaks_checked(
     sos, zi, pad = _filter_state(ns.fs, cfg.band_low_hz, cfg.band_high_hz, cfg.filter_order)
     bp = _filtfilt(sos, zi, pad, work)
     env = _envelopes(bp, ns.integration)
-    valid = ~_flat_mask(work, ns.flat, ns.margin)
+    flat = _flat_mask(work, ns.flat, ns.margin)
+    valid = ~flat if flat.any() else None  # None: no flat stretch, nothing to mask
     if x.shape[0] == 1:
         cand, amps = _single_lead_candidates(env, valid, cfg, ns)
         weights = np.ones(1)
