@@ -38,7 +38,7 @@ class Statement:
 # Default tier of a statement the reader adds (a machine finding keeps its own priority).
 _CRITICAL = {Code.STEMI, Code.VT, Code.VF, Code.ASYSTOLE, Code.AVB3}
 _WARNING = {
-    Code.PAUSE, Code.BRADY, Code.TACHY, Code.AF, Code.AF_RVR, Code.PVC, Code.LQT,
+    Code.PAUSE, Code.BRADY, Code.TACHY, Code.AF, Code.AFL, Code.AF_RVR, Code.PVC, Code.LQT,
     Code.MI_OLD, Code.LBBB,
 }
 _UNREADABLE = {Code.NOISE}
@@ -67,7 +67,6 @@ READER_STATEMENTS: tuple[Statement, ...] = (
     Statement("RAD", "Right axis deviation", "电轴右偏", Priority.ROUTINE),
     Statement("WPW", "Ventricular pre-excitation (WPW pattern)", "心室预激（WPW）",
               Priority.WARNING),
-    Statement("PACED", "Paced rhythm", "起搏心律", Priority.ROUTINE),
     Statement("BORDERLINE", "Borderline ECG", "大致正常心电图", Priority.ROUTINE),
     Statement("ABNORMAL", "Abnormal ECG", "异常心电图", Priority.ROUTINE),
     Statement("RECORD_AGAIN", "Please record again (technical problem)", "建议重新描记",

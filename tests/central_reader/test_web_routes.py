@@ -110,6 +110,8 @@ def test_vocabulary_covers_triage_codes_and_common_statements() -> None:
         assert any("\u4e00" <= ch <= "\u9fff" for ch in s.label_zh), f"{s.label_zh}"
     assert vocab["STEMI"].priority.value == "critical", vocab["STEMI"]
     assert vocab["NORMAL"].priority.value == "routine", vocab["NORMAL"]
+    assert vocab["AVB3"].priority.value == "critical", vocab["AVB3"]
+    assert vocab["AFL"].priority.value == "warning", vocab["AFL"]
 
 
 def test_page_static_files_and_headers(env: Env) -> None:
