@@ -161,13 +161,17 @@ def project_chain(x: NDArray[np.float64], fs: float, **cfg: float) -> dict[str, 
     from edge_agent.dsp.beats import classify_beats, median_beat
     from edge_agent.dsp.delineate import DelineationConfig, delineate, map_fiducials
     from edge_agent.dsp.filters import preprocess
+    from edge_agent.dsp.pacing import detect_pacing_spikes_checked, spike_in_median
     from edge_agent.dsp.rpeaks import detect_rpeaks
 
     y = preprocess(x, fs)
     r = detect_rpeaks(y, fs)
     beats = classify_beats(y, r, fs)
     med = median_beat(y, beats, fs)
-    fid = delineate(med, DelineationConfig(**cfg)) if cfg else delineate(med)
+    # as in analyze: on a ventricular-paced record the QRS onset is the pacing spike
+    spike = spike_in_median(detect_pacing_spikes_checked(x, fs, r), beats, med)
+    conf = DelineationConfig(**cfg) if cfg else DelineationConfig()
+    fid = delineate(med, conf, pacing_spike=spike)
     bf = map_fiducials(fid, med, beats, y.shape[1])
     return {"signal": y, "rpeaks": r, "beats": beats, "median": med, "fid": fid, "bf": bf}
 

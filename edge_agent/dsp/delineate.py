@@ -353,6 +353,7 @@ def delineate(
     config: DelineationConfig = DEFAULT_CONFIG,
     *,
     usable: NDArray[np.bool_] | None = None,
+    pacing_spike: int | None = None,
 ) -> Fiducials:
     """Global fiducials of the median beat.
 
@@ -365,6 +366,12 @@ def delineate(
     usable : ndarray of bool, shape (leads,), optional
         Leads that enter the spatial combination (all when omitted or none usable): a
         noisy or disconnected lead must not move the global fiducials.
+    pacing_spike : int, optional
+        Ventricular pacing spike in the median beat (``edge_agent.dsp.pacing.
+        spike_in_median``): on a ventricular-paced record the global QRS onset is the
+        spike (the filtered spike spreads backwards, and the walk-out put the onset
+        18-44 ms early on the paced LUDB records). Ignored unless it lies in the QRS
+        search window before the R peak.
 
     Returns
     -------
@@ -397,6 +404,11 @@ def delineate(
             got=f"shape {w.shape}, r_index {r}",
         )
     qrs_on, qrs_off = _qrs_bounds(w, r, fs, config)
+    if (
+        pacing_spike is not None
+        and r - _samples(config.qrs_search_s[0], fs) <= pacing_spike < r
+    ):
+        qrs_on = int(pacing_spike)
     base = isoelectric_level(w, qrs_on, fs)
     t_peak, t_off = _t_wave(w, base, qrs_off, fs, config)
     p_on, p_off = _p_wave(w, base, qrs_on, fs, config)
