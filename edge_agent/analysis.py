@@ -29,6 +29,12 @@ from edge_agent.dsp.beats import classify_beats, median_beat
 from edge_agent.dsp.delineate import delineate, map_fiducials
 from edge_agent.dsp.filters import FILTERS_VERSION, FilterProfile, preprocess_checked
 from edge_agent.dsp.measure import measure_axes, measure_intervals, measure_leads
+from edge_agent.dsp.pacing import (
+    PACING_VERSION,
+    PacingResult,
+    detect_pacing_spikes_checked,
+    spike_in_median,
+)
 from edge_agent.dsp.quality import (
     QUALITY_VERSION,
     assess_beat_quality,
@@ -51,7 +57,8 @@ from edge_agent.dsp.rpeaks import ALGORITHM_ID as RPEAKS_ID
 from edge_agent.dsp.rpeaks import ALGORITHM_VERSION as RPEAKS_VERSION
 from edge_agent.dsp.rpeaks import detect_rpeaks_checked
 from edge_agent.triage import RULES_VERSION, Triage, TriageModel, model_input_from, triage
-from edge_agent.types import normalize_lead_name
+from edge_agent.triage.labels import Code, make_finding
+from edge_agent.types import Finding, Priority, normalize_lead_name
 
 __all__ = ["Analysis", "AnalysisConfig", "analyze"]
 
@@ -94,6 +101,7 @@ class Analysis:
     rhythm: RhythmFeatures | None
     triage: Triage
     config: AnalysisConfig
+    pacing: PacingResult | None = None  # pacemaker spikes (raw signal) and the verdict
 
     @property
     def rpeaks(self) -> NDArray[np.int64]:
@@ -134,6 +142,7 @@ class Analysis:
                 },
             },
             "triage": triage_doc,
+            "pacing": _pacing_to_dict(self.pacing),
             "provenance": _provenance(self.config, triage_doc),
         }
 
@@ -186,6 +195,7 @@ def analyze(
     usable = quality.usable
     y = preprocess_checked(x, fs, cfg.profile, mains_hz=cfg.mains_hz)
     rpeaks = detect_rpeaks_checked(x, fs, usable=usable)
+    pacing = detect_pacing_spikes_checked(x, fs, rpeaks, usable=usable)  # raw signal
     beats = classify_beats(y, rpeaks, fs, usable=usable)
     quality = assess_beat_quality(y, fs, names, rpeaks, beats, quality)
     if not quality.acceptable:
@@ -203,7 +213,8 @@ def analyze(
     measures: tuple[LeadMeasures, ...] = ()
     if int(beats.normal.sum()) >= _MIN_MEDIAN_BEATS:
         median = median_beat(y, beats, fs, usable=usable)
-        fid = delineate(median, usable=usable)
+        spike = spike_in_median(pacing, beats, median)  # paced: QRS onset = the spike
+        fid = delineate(median, usable=usable, pacing_spike=spike)
         beat_fid = map_fiducials(fid, median, beats, n_samples)
         intervals = measure_intervals(fid, median, rhythm.rr_mean_ms)
         axes = measure_axes(median, fid, names)
@@ -215,7 +226,7 @@ def analyze(
         lead_measures=measures,
         intervals=intervals,
         rhythm=rhythm,
-        rhythm_findings=rhythm_findings(rhythm),
+        rhythm_findings=[*rhythm_findings(rhythm), *_pacing_findings(pacing)],
         quality=quality,
         model_input=model_in,
         age_years=age_years,
@@ -239,7 +250,32 @@ def analyze(
         rhythm,
         verdict,
         cfg,
+        pacing=pacing,
     )
+
+
+def _pacing_findings(p: PacingResult) -> list[Finding]:
+    """``PACED`` (warning) when pacemaker spikes drive the atria and/or the ventricles."""
+    if not p.paced:
+        return []
+    detail = (
+        f"{p.mode.value}: spikes before {p.ventricular_beats} (ventricular) / "
+        f"{p.atrial_beats} (atrial) of {p.n_beats} beats"
+    )
+    return [make_finding(Code.PACED, Priority.WARNING, "rules:pacing-spikes", detail)]
+
+
+def _pacing_to_dict(p: PacingResult | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "mode": p.mode.value,
+        "spikes": p.spikes.tolist(),
+        "chambers": [c.value for c in p.chambers],
+        "lead_spikes": p.lead_spikes.tolist(),
+        "reliable": p.reliable,
+        "note": p.note,
+    }
 
 
 def _unreadable(
@@ -384,6 +420,7 @@ def _provenance(cfg: AnalysisConfig, triage_doc: dict[str, Any]) -> dict[str, An
             "rpeaks": f"{RPEAKS_ID}@{RPEAKS_VERSION}",
             "delineation": "edge_agent.dsp.delineate (global, median beat)",
             "rhythm": RHYTHM_VERSION,
+            "pacing": PACING_VERSION,
             "triage_rules": RULES_VERSION,
             "model": triage_doc.get("model"),
         },

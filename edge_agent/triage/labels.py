@@ -36,6 +36,7 @@ class Code(StrEnum):
     ST_DEPRESSION = "ST_DEPRESSION"
     T_INVERSION = "T_INVERSION"
     MI_OLD = "MI_OLD"
+    PACED = "PACED"
     NORMAL = "NORMAL"
     NOISE = "NOISE"
 
@@ -70,6 +71,7 @@ LABELS: dict[Code, tuple[str, str]] = {
         "Pathological Q waves (old myocardial infarction?)",
         "病理性Q波（陈旧性心肌梗死？）",
     ),
+    Code.PACED: ("Paced rhythm (pacemaker spikes)", "起搏心律（检出起搏脉冲）"),
     Code.NORMAL: ("Normal ECG", "正常心电图"),
     Code.NOISE: ("Unreadable: signal quality too poor", "信号质量差，无法分析"),
 }
