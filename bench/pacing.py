@@ -8,7 +8,7 @@ Data (``../shared/data``, cite the databases):
   "Cardiac pacing" column of ``ludb.csv`` (45 atrial + ventricular, 93 biventricular,
   95 and 111 ventricular); every other record is a negative.
 - PTB-XL 1.0 subset at 500 Hz: paced = ``PACE`` in ``scp_codes`` (ecg_id 143, 144, 190;
-  143 and 144 are the same patient, same minute).
+  143 and 144 hold bit-identical signals: 2 distinct paced recordings).
 - MIT-BIH Arrhythmia DB (doi:10.13026/C2F305), 360 Hz, 2 leads, 30 min: paced records
   102, 104, 107, 217 (annotation ``/`` paced beat, ``f`` fusion); the 44 others are
   negatives. Scored on consecutive 10 s windows (the cart's record length), and per paced
