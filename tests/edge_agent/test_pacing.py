@@ -202,3 +202,28 @@ def test_analyze_not_paced_has_no_paced_finding(shared_data: Path) -> None:
     )
     codes = {f["code"] for f in doc.to_dict()["triage"]["findings"]}
     assert "PACED" not in codes and doc.to_dict()["pacing"]["mode"] == "none", f"{codes}"
+
+
+@pytest.mark.parametrize(
+    ("rid", "mode"), [(1, PacingMode.NONE), (95, PacingMode.VENTRICULAR)]
+)
+def test_emg_burst_neither_makes_nor_hides_pacing(
+    shared_data: Path, rid: int, mode: PacingMode
+) -> None:
+    """1 s of 0.2 mV white noise (an EMG-like burst) on 4 leads of a real record."""
+    x, fs = _ludb(shared_data, rid)
+    noisy = x.copy()
+    noisy[:4, 2000:2500] += np.random.default_rng(7).normal(0.0, 0.2, (4, 500))
+    res = detect_pacing_spikes(noisy, fs)
+    assert res.mode is mode, f"LUDB {rid} + burst: {res.mode}, {res.spikes.size} spikes"
+
+
+def test_broadband_noise_makes_no_pacing(shared_data: Path) -> None:
+    """White noise of 0.05 and 0.1 mV RMS on every lead of LUDB 1 and 7 adds no spike
+    train (it does hide LUDB 95's spikes at 0.05 mV: limits in edge_agent.dsp.pacing)."""
+    rng = np.random.default_rng(3)
+    for rid in (1, 7):
+        x, fs = _ludb(shared_data, rid)
+        for sd in (0.05, 0.1):
+            res = detect_pacing_spikes(x + rng.normal(0.0, sd, x.shape), fs)
+            assert res.mode is PacingMode.NONE, f"LUDB {rid} + {sd} mV: {res.mode}"
