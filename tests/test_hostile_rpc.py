@@ -49,9 +49,6 @@ REFUSALS = {
     grpc.StatusCode.ALREADY_EXISTS,
     grpc.StatusCode.UNIMPLEMENTED,
 }
-#: grpcio answers bytes that are not the method's protobuf with INTERNAL and this detail,
-#: before any servicer code runs (a library behaviour; see the README operations guide).
-GRPC_UNDECODABLE = "Exception deserializing request!"
 FUZZ = settings(
     max_examples=40,
     deadline=None,
@@ -251,8 +248,6 @@ def _raw_call(c: HostileCentral, method: str, stream: bool, body: bytes, who: st
         code = exc.code()
         if stream and code is grpc.StatusCode.DEADLINE_EXCEEDED:
             return code  # a well-formed subscription that simply stayed open
-        if code is grpc.StatusCode.INTERNAL and exc.details() == GRPC_UNDECODABLE:
-            return code  # grpcio's own answer to corrupt protobuf (before any servicer)
         assert code in REFUSALS, f"{method}: {code} {exc.details()!r}"
         assert exc.details(), f"{method}: {code} without detail"
         return code
