@@ -342,6 +342,23 @@ def evaluate(
     }
 
 
+def _git_head() -> str | None:
+    """The commit the features were computed on (the core's J point), if known."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=OUT_DIR.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     t0 = time.time()
@@ -406,6 +423,7 @@ def main() -> None:
                 "test_negatives": int((~d.pool & d.real).sum()),
             },
             "positive_patients": d.pos_patients,
+            "core_commit": _git_head(),
             "seconds": round(time.time() - t0, 1),
         },
         "evaluation": ev,
@@ -544,7 +562,10 @@ def card_markdown(card: dict[str, Any]) -> str:
         "## Training",
         "",
         f"`{card['training']['command']}` (seed {card['training']['seed']}, "
-        f"{card['training']['seconds']} s).",
+        f"{card['training']['seconds']} s), features from the core at commit "
+        f"{card['training'].get('core_commit')} (plus any uncommitted work in the tree). "
+        "The version notes below quote the numbers of their day; the tables above are "
+        "this training's.",
         "",
         "## Limitations",
         "",
