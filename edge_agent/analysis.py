@@ -31,6 +31,7 @@ from edge_agent.dsp.filters import FILTERS_VERSION, FilterProfile, preprocess_ch
 from edge_agent.dsp.measure import measure_axes, measure_intervals, measure_leads
 from edge_agent.dsp.pacing import (
     PACING_VERSION,
+    PacingMode,
     PacingResult,
     detect_pacing_spikes_checked,
     spike_in_median,
@@ -234,6 +235,7 @@ def analyze(
         model=model,
         median=median,  # the STEMI feature model reads the median beat and J point
         fiducials=fid,
+        ventricular_paced=pacing.mode in (PacingMode.VENTRICULAR, PacingMode.AV),
     )
     return Analysis(
         fs,

@@ -295,11 +295,13 @@ def triage(
     model: TriageModel | None,
     median: MedianBeat | None = None,
     fiducials: Fiducials | None = None,
+    ventricular_paced: bool = False,
 ) -> Triage:
     """Triage one record from the core's measurements and, optionally, the models.
 
     ``median`` and ``fiducials`` (the core's median beat and its global fiducials) feed
     the STEMI feature model that ``model.stemi`` carries, when it does.
+    ``ventricular_paced`` (the pacing-spike verdict) switches STEMI to Smith-Sgarbossa.
     """
     if not quality.acceptable:
         bad = "; ".join(m for q in quality.leads for m in q.messages) or "no usable lead"
@@ -313,6 +315,7 @@ def triage(
         quality=quality,
         age_years=age_years,
         sex=sex,
+        ventricular_paced=ventricular_paced,
     )
     findings = list(evaluate_rules(ctx))
     probs: dict[str, float] | None = None
@@ -346,7 +349,9 @@ def triage(
         if p is not None:
             probs = dict(probs or {})
             probs[f"STEMI@{model.stemi.name}"] = p
-        if stemi_finding is not None:
+        # Wide paced complexes carry secondary ST-T changes the feature model was never
+        # trained on: in ventricular pacing only Smith-Sgarbossa (the rules) may call STEMI.
+        if stemi_finding is not None and not ventricular_paced:
             findings.append(stemi_finding)
     merged = _dedupe(findings)
     sources = tuple(dict.fromkeys(f.source for f in merged))

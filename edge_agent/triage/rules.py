@@ -4,10 +4,9 @@ Every rule is a function ``rule_x(ctx) -> list[Finding]`` on a :class:`RuleInput
 docstring cites the criterion it implements and lists deviations. Amplitudes are in mV
 (1 mm = 0.1 mV at the standard 10 mm/mV gain); ``detail`` reports them in mm.
 
-Not implemented, on purpose: third-degree AV block (``AVB3``). It needs P waves tracked
-beat by beat to show P/QRS dissociation; the core delineates P on the median beat only,
-so a detector here would be a guess. ``AVB3`` stays in the vocabulary for the model and
-for a future per-beat P detector.
+Rhythm findings that need the atrial signal (``AFL``, ``AVB3``) come from the rhythm stage
+(``edge_agent.dsp.rhythm``: QRST cancellation and P-wave tracking) and ``PACED`` from the
+pacing-spike detector; they reach the rules as ``RuleInput.rhythm_findings``.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ __all__ = [
     "stemi_v2v3_threshold_mv",
 ]
 
-RULES_VERSION = "rules-2026.11.2"
+RULES_VERSION = "rules-2026.11.3"
 
 # Contiguous lead groups (Thygesen 2018, Table 4; Cabrera order for the limb leads).
 INFERIOR: tuple[str, ...] = ("II", "III", "aVF")
@@ -78,6 +77,8 @@ class RuleInput:
     quality: QualityReport
     age_years: float | None
     sex: str | None
+    #: Pacemaker spikes drive the ventricles (``dsp.pacing`` verdict ventricular/AV-paced).
+    ventricular_paced: bool = False
 
     @classmethod
     def build(
@@ -90,6 +91,7 @@ class RuleInput:
         quality: QualityReport,
         age_years: float | None,
         sex: str | None,
+        ventricular_paced: bool = False,
     ) -> RuleInput:
         """Index the measurements by lead name."""
         return cls(
@@ -100,6 +102,7 @@ class RuleInput:
             quality=quality,
             age_years=age_years,
             sex=_norm_sex(sex),
+            ventricular_paced=ventricular_paced,
         )
 
     def value(self, lead: str, name: str) -> float | None:
@@ -394,8 +397,10 @@ def rule_sgarbossa(ctx: RuleInput) -> list[Finding]:
     QRS; (2) concordant ST depression >= 1 mm in >= 1 of V1-V3; (3) excessively discordant
     ST elevation: ST elevation >= 1 mm and >= 25 % of the depth of the preceding S wave.
 
-    Applied when QRS >= 120 ms with LBBB morphology (RV-paced complexes look the same; a
-    pacing-spike detector is not part of the core). Deviation: ST measured at
+    Applied when QRS >= 120 ms with LBBB morphology, or when the core's pacing-spike
+    detector found a ventricular- or AV-paced rhythm with QRS >= 120 ms, whatever the QRS
+    looks like (Smith's criteria were validated in LBBB and in RV pacing; an atrial-paced
+    rhythm conducts normally and gets the ordinary STEMI rules). Deviation: ST measured at
     the J point of the median beat (Smith uses the J point too).
     """
     if not ctx.st_measurable:
@@ -423,7 +428,8 @@ def rule_sgarbossa(ctx: RuleInput) -> list[Finding]:
             Code.STEMI,
             Priority.CRITICAL,
             _src("stemi-smith-sgarbossa"),
-            "LBBB/paced: " + "; ".join(dict.fromkeys(hits)),
+            ("paced: " if _is_wide_paced(ctx) else "LBBB: ")
+            + "; ".join(dict.fromkeys(hits)),
         )
     ]
 
@@ -460,9 +466,14 @@ def _is_rbbb(ctx: RuleInput) -> bool:
     return r1 >= 0.25 * abs(s1 or 0.0) and r1 >= 0.15 and wide_s
 
 
+def _is_wide_paced(ctx: RuleInput) -> bool:
+    """Ventricular pacing (spikes before the QRS) with a QRS of at least 120 ms."""
+    return ctx.ventricular_paced and ctx.qrs_ms is not None and ctx.qrs_ms >= QRS_WIDE_MS
+
+
 def _st_hidden_by_conduction(ctx: RuleInput) -> bool:
-    """LBBB morphology (including RV-paced complexes, which look the same)."""
-    return _is_lbbb(ctx)
+    """LBBB morphology, or a wide ventricular-paced QRS (secondary ST-T changes)."""
+    return _is_wide_paced(ctx) or _is_lbbb(ctx)
 
 
 def rule_bbb(ctx: RuleInput) -> list[Finding]:

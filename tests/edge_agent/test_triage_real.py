@@ -68,3 +68,21 @@ def test_rules_alone_stay_silent_without_model(shared_data: Path) -> None:
     x, fs, leads = _record(shared_data / "ptbdb_10s" / "patient226_s0449_re")
     d = analyze(x, fs, leads, age_years=62.0, sex="male").to_dict()["triage"]
     assert d["model"] is None and _stemi_sources(d) == [], f"{d}"
+
+
+@pytest.mark.parametrize("rec_id", [45, 95])
+def test_paced_records_get_no_stemi_from_the_feature_model(
+    shared_data: Path, model: TriageModel, rec_id: int
+) -> None:
+    # LUDB 45 (AV-paced) and 95 (ventricular-paced): the feature model scores both above
+    # its threshold (secondary ST-T changes of paced beats), but in ventricular pacing only
+    # Smith-Sgarbossa may call STEMI; the probability is still reported.
+    x, fs, leads = _record(shared_data / "ludb" / "data" / str(rec_id))
+    doc = analyze(x, fs, leads, model=model).to_dict()
+    assert doc["pacing"]["mode"] in ("ventricular-paced", "av-paced"), doc["pacing"]
+    d = doc["triage"]
+    assert "PACED" in {f["code"] for f in d["findings"]}, d["findings"]
+    assert model.stemi is not None
+    p = d["model_probabilities"][f"STEMI@{model.stemi.name}"]
+    assert p >= model.stemi.threshold, f"no longer a test of the gate: p={p}"
+    assert _stemi_sources(d) == [], f"LUDB {rec_id} (paced) raised STEMI: {d['findings']}"

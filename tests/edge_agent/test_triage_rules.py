@@ -66,11 +66,12 @@ def _codes(
     findings: tuple[Finding, ...] = (),
     age: float | None = 60.0,
     sex: str | None = "male",
+    ventricular_paced: bool = False,
 ) -> dict[str, Finding]:
     ctx = RuleInput.build(
         lead_measures=measures if measures is not None else _measures(),
         intervals=intervals, rhythm=rhythm, rhythm_findings=findings, quality=_OK,
-        age_years=age, sex=sex,
+        age_years=age, sex=sex, ventricular_paced=ventricular_paced,
     )  # fmt: skip
     return {f.code: f for f in evaluate_rules(ctx)}
 
@@ -230,6 +231,26 @@ def test_sgarbossa_concordant_elevation() -> None:
     m = _measures(**{**_LBBB, "V6": {"q_mv": 0.0, "st_j_mv": 0.15}})
     f = _codes(m, intervals=_WIDE)["STEMI"]
     assert "concordant elevation V6" in f.detail, f"{f.detail}"
+
+
+def test_ventricular_pacing_switches_stemi_to_sgarbossa() -> None:
+    """Wide paced QRS (spikes seen, morphology not LBBB-like): secondary ST-T changes are
+    not 4UDMI STEMI, but concordant elevation is (Smith-Sgarbossa)."""
+    discordant = _measures(  # elevation < 25 % of S, inferior depression (not Smith's ER)
+        V1={"st_j_mv": 0.15, "st_j60_mv": 0.15}, V2={"st_j_mv": 0.25, "st_j60_mv": 0.25},
+        V3={"st_j_mv": 0.15, "st_j60_mv": 0.15}, III={"st_j_mv": -0.1, "st_j60_mv": -0.1},
+        aVF={"st_j_mv": -0.1, "st_j60_mv": -0.1},
+    )  # fmt: skip
+    plain = _codes(discordant, intervals=_WIDE)
+    assert plain["STEMI"].source == "rules:stemi-4udmi", f"{sorted(plain)}"
+    paced = _codes(discordant, intervals=_WIDE, ventricular_paced=True)
+    assert "STEMI" not in paced, f"paced rS with discordant ST called STEMI: {paced}"
+    narrow = _codes(discordant, ventricular_paced=True)  # QRS 90 ms: pacing not capturing
+    assert narrow["STEMI"].source == "rules:stemi-4udmi", f"{sorted(narrow)}"
+    concordant = _measures(V5={"st_j_mv": 0.15}, V6={"st_j_mv": 0.15})
+    f = _codes(concordant, intervals=_WIDE, ventricular_paced=True)["STEMI"]
+    assert f.source == "rules:stemi-smith-sgarbossa", f"{f}"
+    assert f.detail.startswith("paced: concordant elevation V5"), f.detail
 
 
 def test_rbbb() -> None:
