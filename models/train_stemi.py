@@ -495,6 +495,13 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         f"STEMI p >= {card['thresholds']['STEMI']}: {card['threshold_rule']}.",
         "",
+        "Use at the edge (`edge_agent.triage.combine`): the model raises a STEMI finding "
+        "beside the rules (either may), except when the pacing-spike detector finds a "
+        "ventricular- or AV-paced rhythm: paced complexes carry secondary ST-T changes "
+        "this model was never trained on, so there only Smith-Sgarbossa (the rules) may "
+        "call STEMI; the probability is still reported. The evaluation below is the "
+        "model alone, before that gate (LUDB 45 and 95 are paced).",
+        "",
         "## Evaluation (leave one patient out)",
         "",
         "| measure | value | 95 % CI |",
