@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The whole network (README "Run the whole network"): central reader + reading page, a
-# hospital alert desk, three township carts submitting sample_records/ (PTB patient 226 is
-# triaged critical STEMI by the model, so the STEMI alert arrives). Ctrl-C stops everything.
+# hospital alert desk, three township carts submitting sample_records/ (the three STEMI
+# samples are triaged critical by the STEMI feature model, so alerts arrive). Ctrl-C stops.
 run: $(STAMP)
 	$(BIN)/ecg-central network --records sample_records/
 
