@@ -330,3 +330,38 @@ def test_concurrent_submissions_of_one_record_insert_once(store: ReadingStore) -
         "a record was inserted twice or never"
     )
     assert len(store.list_queue("county-a", NOW, limit=1000)) == 20
+
+
+def test_one_batch_mixing_new_duplicate_and_conflicting(store: ReadingStore) -> None:
+    """A group-commit batch answers each record on its own (one transaction)."""
+    from central_reader.store._batch import PendingInsert
+    from central_reader.store._sql import SqlStore
+
+    assert isinstance(store, SqlStore)
+    _seed(store)
+    old = new_record(seed=1)
+    store.insert_record(
+        old, county_id="county-a", tier=3, deadline=T0 + timedelta(hours=1), received_at=T0
+    )
+    fresh, fresh2 = new_record(seed=2), new_record(seed=3)
+    later = T0 + timedelta(minutes=1)
+    batch = [
+        PendingInsert(r, "county-a", 3, later + timedelta(hours=1), later)
+        for r in (fresh, old, with_content(old, "other"), fresh, with_content(fresh2, "x"))
+    ]
+    store._insert_batch(batch)
+    got = [(p.result and (p.result.duplicate, p.result.received_at),
+            type(p.error).__name__ if p.error else None) for p in batch]
+    assert got == [
+        ((False, later), None),
+        ((True, T0), None),
+        (None, "DuplicateRecordError"),
+        ((True, later), None),
+        ((False, later), None),
+    ], f"{got}"
+    ids = {e.record_id for e in store.list_queue("county-a", NOW, limit=100)}
+    assert ids == {old.record_id, fresh.record_id, fresh2.record_id}, f"{ids}"
+    detail = store.get_record(fresh2.record_id, NOW)
+    assert detail is not None and detail.waveform.samples == fresh2.waveform.samples
+    ingests = [e for e in store.list_audit() if e.action is AuditAction.INGEST]
+    assert len(ingests) == 3, f"{ingests}"
