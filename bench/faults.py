@@ -59,6 +59,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from tests._ready import wait_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "faults.json"
 DATA = Path(os.environ.get("ECG_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -96,22 +98,7 @@ class CentralProc:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
-        ready = threading.Event()
-        proc = self.proc
-
-        def pump() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                self.log.append(line.rstrip())
-                if line.strip() == "ready":
-                    ready.set()
-            proc.stderr.close()
-
-        threading.Thread(target=pump, daemon=True).start()
-        deadline = time.monotonic() + 90
-        while not ready.wait(0.1):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"central not ready: {self.log[-20:]}")
+        wait_ready(self.proc, self.log, 90.0)
         self.tokens = json.loads((self.workdir / "dev-tokens.json").read_text())
 
     def kill9(self) -> None:

@@ -66,6 +66,8 @@ from urllib.parse import quote
 
 import numpy as np
 
+from tests._ready import wait_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "load.json"
 DATA = Path(os.environ.get("ECG_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -232,21 +234,7 @@ class Central:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc.stderr is not None
-            for line in self.proc.stderr:
-                self.log.append(line.rstrip())
-                if line.strip() == "ready":
-                    ready.set()
-
-        self._pump = threading.Thread(target=pump, daemon=True)
-        self._pump.start()
-        deadline = time.monotonic() + 120
-        while not ready.wait(0.1):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"central not ready: {self.log[-20:]}")
+        self._pump = wait_ready(self.proc, self.log, 120.0)
         self.tokens = json.loads(self.tokens_file.read_text())
 
     def cpu_s(self) -> float:

@@ -12,8 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from central_reader.service import ReadingService
 from central_reader.store.sqlite import SqliteStore
 from central_reader.types import Role
+from tests._ready import wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 LEADS12 = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
@@ -116,21 +115,7 @@ class HostileCentral:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stderr is not None
-            for line in self.proc.stderr:
-                self.log.append(line.rstrip())
-                if line.strip() == "ready":
-                    ready.set()
-
-        self._pump = threading.Thread(target=pump, daemon=True)
-        self._pump.start()
-        deadline = time.monotonic() + 60
-        while not ready.wait(0.1):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"central not ready: {self.log[-20:]}")
+        self._pump = wait_ready(self.proc, self.log, 60.0)
         self.channel = grpc.insecure_channel(
             f"127.0.0.1:{self.port}",
             options=[("grpc.max_send_message_length", 64 * 1024 * 1024)],

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests._ready import wait_ready
 from tests.central_reader.serve_proc import BIN, free_port
 
 
@@ -52,20 +53,11 @@ class CentralServe:
             text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1"),
         )
-        ready = threading.Event()
-
-        def pump(stream: object) -> None:
-            for line in stream:  # type: ignore[attr-defined]
-                self.log.append(line.rstrip())
-                if line.strip() == "ready":
-                    ready.set()
-
-        threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True).start()
-        deadline = time.monotonic() + timeout_s
-        while not ready.wait(0.1):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"serve not ready: {self.log[-15:]}")
+        try:
+            wait_ready(self.proc, self.log, timeout_s)
+        except RuntimeError:
+            self.stop()
+            raise
         return self
 
     def token(self, role: str) -> str:

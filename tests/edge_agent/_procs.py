@@ -14,11 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from tests._ready import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,22 +73,11 @@ class CentralProcess:
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
-        ready = threading.Event()
-
-        def pump(stream: object) -> None:
-            for line in stream:  # type: ignore[attr-defined]
-                self.log.append(line.rstrip())
-                if line.strip() == "ready":
-                    ready.set()
-
-        self._pump = threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True)
-        self._pump.start()
-        deadline = time.monotonic() + timeout_s
-        while not ready.wait(0.1):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = "\n".join(self.log[-20:])
-                raise RuntimeError(f"ecg-central did not become ready:\n{tail}")
+        try:
+            self._pump = wait_ready(self.proc, self.log, timeout_s)
+        except RuntimeError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
