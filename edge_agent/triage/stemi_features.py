@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from edge_agent.dsp.delineate import isoelectric_level
 from edge_agent.dsp.results import Fiducials, MedianBeat
+from edge_agent.triage.model_input import complete_limb_leads
 from edge_agent.types import STANDARD_12, normalize_lead_name
 
 __all__ = [
@@ -105,21 +106,8 @@ def _complete(
             continue
         out[j] = w[i]
         mask[j] = True
-    i_, ii, iii, avr, avl, avf = (_IDX[n] for n in ("I", "II", "III", "aVR", "aVL", "aVF"))
-    if not mask[i_] and mask[ii] and mask[iii]:
-        out[i_], mask[i_] = out[ii] - out[iii], True
-    if not mask[ii] and mask[i_] and mask[iii]:
-        out[ii], mask[ii] = out[i_] + out[iii], True
-    if mask[i_] and mask[ii]:
-        for j, v in (
-            (iii, out[ii] - out[i_]),
-            (avr, -(out[i_] + out[ii]) / 2.0),
-            (avl, out[i_] - out[ii] / 2.0),
-            (avf, out[ii] - out[i_] / 2.0),
-        ):
-            if not mask[j]:
-                out[j], mask[j] = v, True
-    return out, mask
+    full, full_mask = complete_limb_leads(out[None], mask[None])
+    return full[0], full_mask[0]
 
 
 def lead_table(
