@@ -21,7 +21,6 @@ import threading
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 STEMI = "21"  # LUDB 21, in sample_records/
 
