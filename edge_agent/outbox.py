@@ -26,7 +26,6 @@ do not block the writer, and every write is one short ``BEGIN IMMEDIATE`` transa
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import sqlite3
@@ -35,14 +34,30 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from edge_agent._outbox_sql import (
+    COLS,
+    ROW_BYTES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    is_disk_full,
+    reclaim_sent,
+    record_from_row,
+    used_page_bytes,
+)
 from edge_agent.errors import DiskFullError, OutboxError, OutboxFullError
-from edge_agent.types import Priority
+from edge_agent.outbox_types import (
+    EnqueueResult,
+    LinkState,
+    LinkStatus,
+    NewRecord,
+    OutboxStatus,
+    RecordState,
+    StoredRecord,
+    StoredReport,
+)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -64,242 +79,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 2 * 1024**3
 #: Acknowledged rows younger than this are never deleted to make room (1 day).
 FORGET_SENT_AFTER_S = 86_400.0
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
-    record_id       TEXT NOT NULL UNIQUE,
-    content_hash    TEXT NOT NULL UNIQUE,
-    site_id         TEXT NOT NULL,
-    device_id       TEXT NOT NULL,
-    acquired_at     TEXT,
-    patient_id      TEXT,
-    age_years       REAL,
-    sex             TEXT,
-    fs_hz           REAL NOT NULL,
-    leads_json      TEXT NOT NULL,
-    n_samples       INTEGER NOT NULL,
-    gain            REAL NOT NULL,
-    samples         BLOB,
-    compressed      INTEGER NOT NULL,
-    priority        TEXT NOT NULL,
-    priority_rank   INTEGER NOT NULL,
-    findings_json   TEXT NOT NULL,
-    analysis_json   TEXT NOT NULL,
-    source          TEXT NOT NULL,
-    state           TEXT NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    lease_until     REAL NOT NULL DEFAULT 0,
-    last_error      TEXT,
-    order_time      REAL NOT NULL,
-    created_at      REAL NOT NULL,
-    sent_at         REAL,
-    duplicate       INTEGER
-);
-CREATE INDEX IF NOT EXISTS records_due
-    ON records (state, priority_rank, order_time, seq);
-CREATE TABLE IF NOT EXISTS reports (
-    report_id    TEXT NOT NULL,
-    version      INTEGER NOT NULL,
-    record_id    TEXT NOT NULL,
-    site_id      TEXT NOT NULL,
-    cursor       INTEGER NOT NULL,
-    signed_at    TEXT,
-    signed_by    TEXT NOT NULL,
-    conclusion   TEXT NOT NULL,
-    payload_json TEXT NOT NULL,
-    received_at  REAL NOT NULL,
-    PRIMARY KEY (report_id, version)
-);
-CREATE TABLE IF NOT EXISTS seen_files (
-    path       TEXT PRIMARY KEY,
-    signature  TEXT NOT NULL,
-    record_id  TEXT,
-    error      TEXT,
-    seen_at    REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-
-
-class RecordState(StrEnum):
-    """Where a record is in its life at the edge."""
-
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-
-
-class LinkState(StrEnum):
-    """The uplink as last observed by the upload worker."""
-
-    UNKNOWN = "unknown"
-    UP = "up"
-    DOWN = "down"
-
-
-@dataclass(frozen=True, slots=True)
-class NewRecord:
-    """A record ready to queue: analysed, waveform encoded (see :mod:`ecgnet.codec`).
-
-    ``samples`` are int16 counts, lead-major, zlib-compressed when ``compressed``; a value
-    in mV is ``count / gain``. ``content_hash`` identifies the content (not the path): a
-    second record with the same hash is a duplicate.
-    """
-
-    site_id: str
-    device_id: str
-    fs_hz: float
-    leads: tuple[str, ...]
-    n_samples: int
-    gain: float
-    samples: bytes
-    compressed: bool
-    priority: Priority
-    findings: tuple[dict[str, Any], ...]
-    analysis_json: str
-    content_hash: str
-    source: str = ""
-    acquired_at: datetime | None = None
-    patient_id: str | None = None
-    age_years: float | None = None
-    sex: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
-    """A record as the outbox holds it (``samples`` is ``None`` once pruned after ack)."""
-
-    record_id: str
-    site_id: str
-    device_id: str
-    fs_hz: float
-    leads: tuple[str, ...]
-    n_samples: int
-    gain: float
-    samples: bytes | None
-    compressed: bool
-    priority: Priority
-    findings: tuple[dict[str, Any], ...]
-    analysis_json: str
-    content_hash: str
-    source: str
-    acquired_at: datetime | None
-    patient_id: str | None
-    age_years: float | None
-    sex: str | None
-    state: RecordState
-    attempts: int
-    next_attempt_at: float
-    last_error: str | None
-    created_at: float
-    sent_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueResult:
-    """What :meth:`Outbox.enqueue` did: the record id, and whether it was there already."""
-
-    record_id: str
-    duplicate: bool
-    state: RecordState
-
-
-@dataclass(frozen=True, slots=True)
-class LinkStatus:
-    """Last known uplink state (persisted: ``status`` in another process sees it)."""
-
-    state: LinkState
-    changed_at: float | None
-    last_success_at: float | None
-    last_error: str | None
-    last_error_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxStatus:
-    """A snapshot for ``ecg-edge status``."""
-
-    path: str
-    pending: int
-    sent: int
-    failed: int
-    pending_critical: int
-    oldest_pending_age_s: float | None
-    used_bytes: int
-    file_bytes: int
-    max_bytes: int
-    alarm_fraction: float
-    link: LinkStatus
-    reports: int
-    waiting_files: int = 0
-    waiting_oldest: str | None = None
-    waiting_since: float | None = None
-
-    @property
-    def used_fraction(self) -> float:
-        """Used share of the disk budget (0-1+)."""
-        return self.used_bytes / self.max_bytes if self.max_bytes else 0.0
-
-    @property
-    def alarm(self) -> bool:
-        """True when the outbox is at or above its alarm threshold."""
-        return self.used_fraction >= self.alarm_fraction
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types."""
-        return {
-            "path": self.path,
-            "pending": self.pending,
-            "sent": self.sent,
-            "failed": self.failed,
-            "pending_critical": self.pending_critical,
-            "oldest_pending_age_s": self.oldest_pending_age_s,
-            "disk": {
-                "used_bytes": self.used_bytes,
-                "file_bytes": self.file_bytes,
-                "max_bytes": self.max_bytes,
-                "used_fraction": round(self.used_fraction, 4),
-                "alarm": self.alarm,
-            },
-            "link": {
-                "state": self.link.state.value,
-                "changed_at": _iso(self.link.changed_at),
-                "last_success_at": _iso(self.link.last_success_at),
-                "last_error": self.link.last_error,
-                "last_error_at": _iso(self.link.last_error_at),
-            },
-            "reports": self.reports,
-            "waiting_for_space": {
-                "files": self.waiting_files,
-                "oldest": self.waiting_oldest,
-                "since": _iso(self.waiting_since),
-            },
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReport:
-    """A signed report received from the central."""
-
-    report_id: str
-    version: int
-    record_id: str
-    site_id: str
-    cursor: int
-    signed_at: str | None
-    signed_by: str
-    conclusion: str
-    payload: dict[str, Any]
-    received_at: float
-
-
-def _iso(t: float | None) -> str | None:
-    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
 
 
 class Outbox:
@@ -411,28 +190,25 @@ class Outbox:
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > _SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
             raise OutboxError(
                 "outbox written by a newer agent",
                 path=str(self.path),
-                expected=f"schema <= {_SCHEMA_VERSION}",
+                expected=f"schema <= {SCHEMA_VERSION}",
                 got=str(version),
             )
-        if version < _SCHEMA_VERSION:
+        if version < SCHEMA_VERSION:
             with self._tx() as db:
-                for stmt in _SCHEMA.split(";"):
+                for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
-                db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ disk budget
     def used_bytes(self) -> int:
         """Bytes of database pages in use (free pages are reused before the file grows)."""
         with self._lock:
-            page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
-            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
-            free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
-        return int((pages - free) * page_size)
+            return used_page_bytes(self._db)
 
     def file_bytes(self) -> int:
         """Bytes on disk: the database file plus its WAL."""
@@ -454,8 +230,9 @@ class Outbox:
         with self._lock:
             row = self._db.execute(
                 "SELECT COALESCE(SUM(LENGTH(analysis_json) + COALESCE(LENGTH(samples), 0)"
-                f" + CASE WHEN sent_at < ? THEN {_ROW_BYTES} ELSE 0 END), 0)"
-                " FROM records WHERE state = 'sent'", (cutoff,)
+                f" + CASE WHEN sent_at < ? THEN {ROW_BYTES} ELSE 0 END), 0)"
+                " FROM records WHERE state = 'sent'",
+                (cutoff,),
             ).fetchone()
         return int(row[0])
 
@@ -477,59 +254,24 @@ class Outbox:
                 path=str(self.path),
                 expected=f"<= {self.max_bytes} bytes",
                 got=f"{self.max_bytes - room} used by records not yet acknowledged"
-                    f" + {incoming} incoming",
+                f" + {incoming} incoming",
             )
 
     def _reclaim(self, db: sqlite3.Connection, incoming: int) -> int:
-        """Free acknowledged records' space, oldest ack first, so ``incoming`` fits.
-
-        Step 1 drops their kept analysis and waveform (``keep_sent_waveforms``); step 2
-        deletes whole rows acknowledged more than ``forget_sent_after_s`` ago (their
-        content hash goes with them). All inside a savepoint of the enqueue transaction:
-        when even that cannot make room (records still to upload fill the budget),
-        nothing is reclaimed. Returns how many records were touched.
-        """
-        need = self.used_bytes() + incoming - self.max_bytes
+        """Free acknowledged records' space so ``incoming`` fits (:func:`reclaim_sent`)."""
+        need = used_page_bytes(db) + incoming - self.max_bytes
         if need <= 0:
             return 0
-        db.execute("SAVEPOINT reclaim")
-        touched = 0
-        rows = db.execute(
-            "SELECT seq, LENGTH(analysis_json) + COALESCE(LENGTH(samples), 0)"
-            " FROM records WHERE state = 'sent'"
-            " AND (analysis_json != '' OR samples IS NOT NULL)"
-            " ORDER BY sent_at, seq"
-        ).fetchall()
-        i = 0
-        while need > 0 and i < len(rows):
-            batch, freed = [], 0
-            while i < len(rows) and freed < need + 8192:
-                batch.append(rows[i][0])
-                freed += int(rows[i][1])
-                i += 1
-            db.executemany("UPDATE records SET analysis_json = '', samples = NULL"
-                           " WHERE seq = ?", [(q,) for q in batch])
-            touched += len(batch)
-            need = self.used_bytes() + incoming - self.max_bytes
         cutoff = float(self._clock()) - self.forget_sent_after_s
-        while need > 0:
-            seqs = [r[0] for r in db.execute(
-                "SELECT seq FROM records WHERE state = 'sent' AND sent_at < ?"
-                " ORDER BY sent_at, seq LIMIT ?",
-                (cutoff, max(16, need // 1000 + 1))).fetchall()]
-            if not seqs:
-                break
-            db.executemany("DELETE FROM records WHERE seq = ?", [(q,) for q in seqs])
-            touched += len(seqs)
-            need = self.used_bytes() + incoming - self.max_bytes
-        if need > 0:
-            db.execute("ROLLBACK TO reclaim")
-            db.execute("RELEASE reclaim")
-            return 0
-        db.execute("RELEASE reclaim")
+        touched = reclaim_sent(
+            db, incoming=incoming, max_bytes=self.max_bytes, cutoff=cutoff
+        )
         if touched:
-            logger.info("outbox: reclaimed the space of %d acknowledged records (%s)",
-                        touched, self.path)
+            logger.info(
+                "outbox: reclaimed the space of %d acknowledged records (%s)",
+                touched,
+                self.path,
+            )
         return touched
 
     def _check_budget(self, incoming: int) -> None:
@@ -537,7 +279,10 @@ class Outbox:
         if used + incoming > self.max_bytes:
             logger.error(
                 "outbox FULL: %d of %d bytes used, refusing a new record of ~%d bytes (%s)",
-                used, self.max_bytes, incoming, self.path,
+                used,
+                self.max_bytes,
+                incoming,
+                self.path,
             )
             self.last_refused_bytes = incoming
             raise OutboxFullError(
@@ -551,7 +296,9 @@ class Outbox:
             if not self._alarm_logged:
                 logger.warning(
                     "outbox ALARM: %.0f%% of its %d-byte limit used (%s)",
-                    100 * fraction, self.max_bytes, self.path,
+                    100 * fraction,
+                    self.max_bytes,
+                    self.path,
                 )
                 self._alarm_logged = True
         else:
@@ -590,20 +337,37 @@ class Outbox:
                     " next_attempt_at, order_time, created_at)"
                     f" VALUES ({', '.join('?' * 20)}, 0, ?, ?, ?)",
                     (
-                        record_id, rec.content_hash, rec.site_id, rec.device_id,
+                        record_id,
+                        rec.content_hash,
+                        rec.site_id,
+                        rec.device_id,
                         None if rec.acquired_at is None else rec.acquired_at.isoformat(),
-                        rec.patient_id, rec.age_years, rec.sex, rec.fs_hz,
-                        json.dumps(list(rec.leads)), rec.n_samples, rec.gain, rec.samples,
-                        int(rec.compressed), rec.priority.value, rec.priority.rank,
-                        json.dumps(list(rec.findings)), rec.analysis_json, rec.source,
-                        RecordState.PENDING.value, now, order_time, now,
+                        rec.patient_id,
+                        rec.age_years,
+                        rec.sex,
+                        rec.fs_hz,
+                        json.dumps(list(rec.leads)),
+                        rec.n_samples,
+                        rec.gain,
+                        rec.samples,
+                        int(rec.compressed),
+                        rec.priority.value,
+                        rec.priority.rank,
+                        json.dumps(list(rec.findings)),
+                        rec.analysis_json,
+                        rec.source,
+                        RecordState.PENDING.value,
+                        now,
+                        order_time,
+                        now,
                     ),
                 )
         except (sqlite3.Error, OSError) as exc:
             msg = f"cannot store the record: {exc}"
             if is_disk_full(exc):
-                logger.error("outbox disk FULL, refusing a new record (%s): %s",
-                             self.path, exc)
+                logger.error(
+                    "outbox disk FULL, refusing a new record (%s): %s", self.path, exc
+                )
                 raise DiskFullError(msg, path=str(self.path)) from exc
             raise OutboxError(msg, path=str(self.path)) from exc
         return EnqueueResult(record_id, False, RecordState.PENDING)
@@ -621,7 +385,7 @@ class Outbox:
         now = float(self._clock())
         with self._tx() as db:
             rows = db.execute(
-                f"SELECT {_COLS}, priority_rank FROM records"
+                f"SELECT {COLS}, priority_rank FROM records"
                 " WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until <= ?"
                 " ORDER BY priority_rank, order_time, seq LIMIT ?",
                 (now, now, limit),
@@ -631,7 +395,7 @@ class Outbox:
                 "UPDATE records SET lease_until = ? WHERE record_id = ?",
                 [(now + lease_s, r[0]) for r in rows],
             )
-        return [_record_from_row(r) for r in rows]
+        return [record_from_row(r) for r in rows]
 
     def release(self, record_ids: Sequence[str]) -> None:
         """Give leased records back without counting an attempt (due again now)."""
@@ -664,8 +428,9 @@ class Outbox:
         if not acks:
             return
         now = float(self._clock())
-        samples_sql = ("" if self.keep_sent_waveforms
-                       else ", samples = NULL, analysis_json = ''")
+        samples_sql = (
+            "" if self.keep_sent_waveforms else ", samples = NULL, analysis_json = ''"
+        )
         with self._tx() as db:
             db.executemany(
                 "UPDATE records SET state = 'sent', sent_at = ?, last_error = NULL,"
@@ -710,17 +475,17 @@ class Outbox:
         """One record by id, or ``None``."""
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_COLS} FROM records WHERE record_id = ?", (record_id,)
+                f"SELECT {COLS} FROM records WHERE record_id = ?", (record_id,)
             ).fetchone()
-        return None if row is None else _record_from_row(row)
+        return None if row is None else record_from_row(row)
 
     def find_by_hash(self, content_hash: str) -> StoredRecord | None:
         """The record holding this content, or ``None``."""
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_COLS} FROM records WHERE content_hash = ?", (content_hash,)
+                f"SELECT {COLS} FROM records WHERE content_hash = ?", (content_hash,)
             ).fetchone()
-        return None if row is None else _record_from_row(row)
+        return None if row is None else record_from_row(row)
 
     def list_records(
         self, state: RecordState | None = None, *, limit: int | None = None
@@ -731,11 +496,11 @@ class Outbox:
         lim = "" if limit is None else f" LIMIT {int(limit)}"
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLS} FROM records {where}"
+                f"SELECT {COLS} FROM records {where}"
                 f" ORDER BY priority_rank, order_time, seq{lim}",
                 args,
             ).fetchall()
-        return [_record_from_row(r) for r in rows]
+        return [record_from_row(r) for r in rows]
 
     def count(self, state: RecordState) -> int:
         """Number of records in ``state``."""
@@ -849,14 +614,20 @@ class Outbox:
         Best effort: on a full disk the note itself may not fit; the watcher's log line is
         the alarm then.
         """
-        doc = json.dumps({"files": len(paths), "oldest": paths[0] if paths else None,
-                          "since": since if paths else None})
+        doc = json.dumps(
+            {
+                "files": len(paths),
+                "oldest": paths[0] if paths else None,
+                "since": since if paths else None,
+            }
+        )
         try:
             with self._tx() as db:
                 self._meta_set(db, "waiting_for_space", doc)
         except (sqlite3.Error, OSError) as exc:
-            logger.warning("cannot note the files waiting for space (%s): %s",
-                           self.path, exc)
+            logger.warning(
+                "cannot note the files waiting for space (%s): %s", self.path, exc
+            )
 
     def waiting(self) -> tuple[int, str | None, float | None]:
         """(files, oldest path, since) waiting for outbox space, as last noted."""
@@ -899,9 +670,16 @@ class Outbox:
                 " cursor, signed_at, signed_by, conclusion, payload_json, received_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
-                    report.report_id, report.version, report.record_id, report.site_id,
-                    report.cursor, report.signed_at, report.signed_by, report.conclusion,
-                    json.dumps(report.payload), report.received_at,
+                    report.report_id,
+                    report.version,
+                    report.record_id,
+                    report.site_id,
+                    report.cursor,
+                    report.signed_at,
+                    report.signed_by,
+                    report.conclusion,
+                    json.dumps(report.payload),
+                    report.received_at,
                 ),
             )
             key = f"reports_cursor:{report.site_id}"
@@ -925,8 +703,18 @@ class Outbox:
                 args,
             ).fetchall()
         return [
-            StoredReport(r[0], int(r[1]), r[2], r[3], int(r[4]), r[5], r[6], r[7],
-                         json.loads(r[8]), float(r[9]))
+            StoredReport(
+                r[0],
+                int(r[1]),
+                r[2],
+                r[3],
+                int(r[4]),
+                r[5],
+                r[6],
+                r[7],
+                json.loads(r[8]),
+                float(r[9]),
+            )
             for r in rows
         ]
 
@@ -969,54 +757,3 @@ class Outbox:
             waiting_oldest=oldest_wait,
             waiting_since=wait_since,
         )
-
-
-#: At most what deleting one acknowledged record's row gives back (a page): the room
-#: estimate of :meth:`Outbox.room_bytes` must never be stricter than :meth:`Outbox.enqueue`.
-_ROW_BYTES = 4096
-
-_COLS = (
-    "record_id, site_id, device_id, fs_hz, leads_json, n_samples, gain, samples,"
-    " compressed, priority, findings_json, analysis_json, content_hash, source,"
-    " acquired_at, patient_id, age_years, sex, state, attempts, next_attempt_at,"
-    " last_error, created_at, sent_at"
-)
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """True when ``exc`` says the filesystem is full (SQLITE_FULL, ENOSPC or EDQUOT)."""
-    if isinstance(exc, sqlite3.Error):
-        code = getattr(exc, "sqlite_errorcode", None)
-        if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
-            return True
-        return "database or disk is full" in str(exc)
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
-def _record_from_row(r: Sequence[Any]) -> StoredRecord:
-    return StoredRecord(
-        record_id=r[0],
-        site_id=r[1],
-        device_id=r[2],
-        fs_hz=float(r[3]),
-        leads=tuple(json.loads(r[4])),
-        n_samples=int(r[5]),
-        gain=float(r[6]),
-        samples=None if r[7] is None else bytes(r[7]),
-        compressed=bool(r[8]),
-        priority=Priority(r[9]),
-        findings=tuple(json.loads(r[10])),
-        analysis_json=r[11],
-        content_hash=r[12],
-        source=r[13],
-        acquired_at=None if r[14] is None else datetime.fromisoformat(r[14]),
-        patient_id=r[15],
-        age_years=None if r[16] is None else float(r[16]),
-        sex=r[17],
-        state=RecordState(r[18]),
-        attempts=int(r[19]),
-        next_attempt_at=float(r[20]),
-        last_error=r[21],
-        created_at=float(r[22]),
-        sent_at=None if r[23] is None else float(r[23]),
-    )
