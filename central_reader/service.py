@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from central_reader.auth import hash_token, new_token
@@ -29,7 +29,6 @@ from central_reader.queue import ReadingDeadlines, compute_deadline, tier_of
 from central_reader.store.base import ReadingStore
 from central_reader.types import (
     AuditAction,
-    Finding,
     IngestResult,
     NewRecord,
     Principal,
@@ -42,16 +41,16 @@ from central_reader.types import (
     User,
 )
 from central_reader.validation import (
-    EARLIEST_ACQUISITION,
-    MAX_CLOCK_SKEW,
-    MAX_FINDINGS,
+    CLOCK_SKEW_CODE,
     check_identifier,
     check_record,
     check_record_id,
     check_report_draft,
+    correct_clock_skew,
 )
 
 __all__ = [
+    "CLOCK_SKEW_CODE",
     "Action",
     "IngestListener",
     "ReadingService",
@@ -62,52 +61,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-#: Finding code the central adds to a record whose acquisition time cannot be right.
-CLOCK_SKEW_CODE = "CLOCK_SKEW"
-
-
-def _span(delta: timedelta) -> str:
-    s = abs(delta.total_seconds())
-    if s >= 86400:
-        return f"{s / 86400:.1f} d"
-    if s >= 3600:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 60:.0f} min"
-
-
-def correct_clock_skew(record: NewRecord, now: datetime) -> NewRecord:
-    """A record whose acquisition time is impossible, kept with the central's time.
-
-    A cart whose clock runs ahead (more than ``MAX_CLOCK_SKEW`` in the future) or was
-    reset (before 1980, e.g. a dead RTC battery at 1970) still recorded a real patient:
-    refusing it would lose the ECG at the cart for good. The record is accepted with the
-    central's receive time as its acquisition time (the ECG cannot be younger than its
-    arrival, so the reading deadline runs from the latest possible start) and a
-    ``CLOCK_SKEW`` finding naming the time the cart reported, shown to the reader.
-
-    The content hash (idempotency) is the request's own, so a retry of the same
-    submission is still answered ``duplicate`` with the first receive time.
-    """
-    acquired = record.acquired_at
-    if EARLIEST_ACQUISITION <= acquired <= now + MAX_CLOCK_SKEW:
-        return record
-    off = acquired - now
-    direction = "ahead" if off > timedelta(0) else "behind"
-    flag = Finding(
-        code=CLOCK_SKEW_CODE,
-        label_en="Cart clock wrong: acquisition time set to the central's receive time",
-        label_zh="设备时钟错误: 采集时间以中心接收时间代替",
-        priority=Priority.ROUTINE,
-        source="central:clock-check",
-        detail=(f"cart reported acquired_at {acquired.isoformat()}, {_span(off)}"
-                f" {direction} of the central's clock; received {now.isoformat()}"),
-    )
-    findings = (*record.findings[: MAX_FINDINGS - 1], flag)
-    _log.warning("record %s from %s/%s: acquisition time %s is %s %s; using receive time",
-                 record.record_id, record.site_id, record.device_id, acquired.isoformat(),
-                 _span(off), direction)
-    return replace(record, acquired_at=now, findings=findings)
 
 #: ``(record, county_id, result)`` after a new record's commit.
 IngestListener = Callable[[NewRecord, str, IngestResult], object]
