@@ -171,6 +171,29 @@ def _ts(msg: Any, name: str) -> str | None:
     return _iso(dt)
 
 
+#: An alert raised longer than this after its ECG was recorded is shown as LATE at the desk:
+#: the cart was offline (the outbox held the record) or its clock was wrong, and the patient
+#: may no longer be where, or as, the ECG found them.
+LATE_AFTER_S = 15 * 60.0
+
+
+def recorded_before_alert_s(alert: alerts_pb2.Alert) -> float | None:
+    """Seconds from the ECG's acquisition to the alert (None when a time is missing)."""
+    if not (alert.HasField("acquired_at") and alert.HasField("raised_at")):
+        return None
+    acquired = alert.acquired_at.seconds + alert.acquired_at.nanos / 1e9
+    raised = alert.raised_at.seconds + alert.raised_at.nanos / 1e9
+    return float(raised - acquired)
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min"
+
+
 def event_json(event: alerts_pb2.AlertEvent) -> dict[str, object]:
     """One alert event as the ``watch --json`` object."""
     a = event.alert
@@ -183,6 +206,7 @@ def event_json(event: alerts_pb2.AlertEvent) -> dict[str, object]:
         "acquired_at": _ts(a, "acquired_at"),
         "raised_at": _ts(a, "raised_at"),
         "received_at": _ts(a, "received_at"),
+        "recorded_before_alert_s": recorded_before_alert_s(a),
         "alert_codes": list(a.alert_codes),
         "hospital_id": a.hospital_id,
         "backup_hospital_id": a.backup_hospital_id or None,
@@ -284,6 +308,13 @@ class _Desk:
             f"  acquired {_ts(a, 'acquired_at')}  raised {_ts(a, 'raised_at')}",
             f"  findings: {findings}",
         ]
+        delay = recorded_before_alert_s(a)
+        if delay is not None and delay > LATE_AFTER_S:
+            lines.insert(
+                3,
+                f"  LATE: this ECG was recorded {_span(delay)} before the alert (cart"
+                " offline or its clock wrong) - check the patient's present state first",
+            )
         if a.HasField("waveform"):
             w = a.waveform
             dur = w.n_samples / w.fs_hz if w.fs_hz else 0.0

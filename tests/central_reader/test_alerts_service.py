@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -311,3 +312,30 @@ def test_two_instances_notify_and_the_listener_reconnects(pg_schema: str) -> Non
         a.close()
         b.service.store.close()
         a.service.store.close()
+
+
+def test_desk_flags_an_alert_raised_long_after_its_ecg(ac: AlertCentral) -> None:
+    """A cart offline for hours uploads a STEMI late: the desk says how old the ECG is."""
+    import io
+
+    from central_reader.alerts.cli import _Desk, event_json
+
+    sub = ac.subscribe("hospital-a", "cpc-a")
+    now = ac.clock.now
+    old_id = _stemi(ac, acquired_at=now - timedelta(hours=3), patient_id="p-old")
+    fresh_id = _stemi(ac, acquired_at=now - timedelta(minutes=1), patient_id="p-new")
+    events = {e.alert.record_id: e for e in (sub.next(), sub.next())}
+    assert set(events) == {old_id, fresh_id}, f"{list(events)}"
+
+    def shown(ev: alerts_pb2.AlertEvent) -> str:
+        out = io.StringIO()
+        desk = _Desk(None, "cpc-a", (), out, as_json=False, events=False, who="t")  # type: ignore[arg-type]
+        desk.numbers[ev.alert.alert_id] = 1
+        desk._show(ev, "raised")
+        return out.getvalue()
+
+    old_text, fresh_text = shown(events[old_id]), shown(events[fresh_id])
+    assert "LATE: this ECG was recorded 3.0 h before the alert" in old_text, old_text
+    assert "LATE" not in fresh_text, fresh_text
+    assert event_json(events[old_id])["recorded_before_alert_s"] == pytest.approx(10800.0)
+    assert event_json(events[fresh_id])["recorded_before_alert_s"] == pytest.approx(60.0)
