@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_agent.dsp._reduce import mean
 from edge_agent.dsp.filters import filtfilt_rows
 
 __all__: list[str] = []  # private to the detector
@@ -54,7 +55,7 @@ def _flat_mask(x: NDArray[np.float64], run: int, margin: int) -> NDArray[np.bool
     # from joining across leads
     still = np.zeros((n_leads, n), dtype=bool)
     np.equal(x[:, 1:], x[:, :-1], out=still[:, :-1])
-    z = np.flatnonzero(still)
+    z = still.ravel().nonzero()[0]
     span = run - 2  # a run of `run` samples = run-1 consecutive zero steps
     if z.size <= span:
         return mask
@@ -76,7 +77,7 @@ def _peaks(e: NDArray[np.float64], distance: int) -> NDArray[np.intp]:
     ranks instead of sorted by height (peaks of a smooth envelope are sparse).
     """
     inner = e[1:-1]
-    p = np.flatnonzero((inner > e[:-2]) & (inner >= e[2:])) + 1
+    p = ((inner > e[:-2]) & (inner >= e[2:])).nonzero()[0] + 1
     h = e[p]
     keep = np.ones(p.size, dtype=bool)
     for k in range(1, distance + 1):  # neighbour rank, at most `distance` iterations
@@ -93,7 +94,7 @@ def _peaks(e: NDArray[np.float64], distance: int) -> NDArray[np.intp]:
 
 def _envelopes(bp: NDArray[np.float64], width: int) -> NDArray[np.float64]:
     """Squared central derivative, integrated over a centred window of ``width`` samples."""
-    d = np.zeros_like(bp)
+    d = np.zeros(bp.shape)
     np.subtract(bp[:, 2:], bp[:, :-2], out=d[:, 1:-1])
     np.multiply(d, d, out=d)
     return _moving_sum(d, width)
@@ -152,7 +153,7 @@ def _periodicity(
         e = np.pad(e, ((0, 0), (0, w - m)))
     seg = e[:, : nw * w].reshape(n_leads, nw, w)
     padded = np.zeros((n_leads, nw, 2 * w))  # zero-padded to 2w: a linear correlation
-    np.subtract(seg, seg.mean(axis=-1, keepdims=True), out=padded[..., :w])
+    np.subtract(seg, mean(seg, -1, keepdims=True), out=padded[..., :w])
     spec = np.fft.rfft(padded, axis=-1)
     ac = np.fft.irfft(spec * np.conj(spec), 2 * w, axis=-1)
     lo = max(1, int(0.25 * fd))
@@ -161,7 +162,7 @@ def _periodicity(
     # dividing by a positive lag-0 value is monotonic, so it is applied after the max
     zero = ac[..., 0]  # its unbiasing factor is w / w = 1
     peak = (ac[..., lo:hi] * (w / np.maximum(w - np.arange(lo, hi), 1))).max(axis=-1)
-    q = np.divide(peak, zero, out=np.zeros_like(peak), where=zero > 0)
+    q = np.divide(peak, zero, out=np.zeros(peak.shape), where=zero > 0)
     # linear interpolation from window centres to block centres, all leads at once
     centres_w = (np.arange(nw) + 0.5) * w * k
     centres_b = (np.arange(blocks) + 0.5) * block
@@ -176,7 +177,7 @@ def _periodicity(
 def _positive_median(v: NDArray[np.float64]) -> NDArray[np.float64]:
     """Median of the positive entries of each row (0 when none); shape (rows, 1)."""
     positive = v > 0
-    count = np.count_nonzero(positive, axis=-1)
+    count = positive.sum(axis=-1)
     ordered = np.where(positive, v, np.inf)
     ordered.sort(axis=-1)
     rows = np.arange(v.shape[0])

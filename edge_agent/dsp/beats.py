@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from edge_agent.dsp._reduce import median
+from edge_agent.dsp._reduce import mean, median
 from edge_agent.dsp.results import BeatClass, Beats, MedianBeat
 from edge_agent.errors import InvalidSignalError
 
@@ -79,9 +79,17 @@ def _gather(
     x: NDArray[np.float64], centers: NDArray[np.int64], offsets: NDArray[np.int64]
 ) -> NDArray[np.float64]:
     """Gather ``x[:, centers[:, None] + offsets]`` with indices clipped to the record."""
-    idx = np.clip(centers[:, None] + offsets[None, :], 0, x.shape[-1] - 1)
-    out: NDArray[np.float64] = np.take(x, idx, axis=1)
+    out: NDArray[np.float64] = x.take(
+        _clipped(centers[:, None] + offsets, x.shape[-1]), axis=1
+    )
     return out
+
+
+def _clipped(idx: NDArray[np.int64], n: int) -> NDArray[np.int64]:
+    """``np.clip(idx, 0, n - 1)`` in place (``idx`` is a fresh array), minus the wrapper."""
+    np.maximum(idx, 0, out=idx)
+    np.minimum(idx, n - 1, out=idx)
+    return idx
 
 
 def _lagged(
@@ -107,7 +115,7 @@ def _lagged(
     else:
         d = int(offsets[1] - offsets[0]) if width > 1 else 1
     j = int(lags[0] + offsets[0]) + d * np.arange(n_lags + width - 1)
-    flat = np.take(x, np.clip(centers[:, None] + j, 0, x.shape[-1] - 1), axis=1)
+    flat = x.take(_clipped(centers[:, None] + j, x.shape[-1]), axis=1)
     s_lead, s_beat, s_j = flat.strides
     view: NDArray[np.float64] = np.ndarray(
         (flat.shape[0], flat.shape[1], n_lags, width),
@@ -120,7 +128,7 @@ def _lagged(
 
 def _unit_rows(seg: NDArray[np.float64]) -> NDArray[np.float64]:
     """(leads, beats, [lags,] w) -> (beats, [lags,] leads*w): mean-removed unit vectors."""
-    v = seg - seg.mean(axis=-1, keepdims=True)
+    v = seg - mean(seg, -1, keepdims=True)
     v = np.moveaxis(v, 0, -2)
     v = v.reshape(*v.shape[:-2], -1)
     norm = np.sqrt(np.einsum("...d,...d->...", v, v))
@@ -133,7 +141,8 @@ def _qrs_width(seg: NDArray[np.float64]) -> NDArray[np.float64]:
 
     ``seg`` is (leads, beats, w); returns (beats,).
     """
-    sv = np.abs(np.diff(seg, axis=2)).sum(axis=0)
+    sv = np.abs(seg[:, :, 1:] - seg[:, :, :-1])
+    sv = np.add.reduce(sv, axis=0)
     above = sv >= 0.2 * sv.max(axis=1, keepdims=True)
     first = above.argmax(axis=1)
     last = above.shape[1] - 1 - above[:, ::-1].argmax(axis=1)
@@ -149,17 +158,19 @@ def _dominant_seed(
     has the largest cluster (correlation >= 0.90); near-ties go to narrow, on-time beats.
     """
     n, n_lags = unit.shape[0], unit.shape[1]
-    if n <= _MAX_PAIRWISE:  # the spread below is then every beat
+    if n <= _MAX_PAIRWISE:  # the spread below is then every beat: no gather
         pick = np.arange(n, dtype=np.int64)
+        picked = unit
     else:
         pick = np.unique(np.linspace(0, n - 1, _MAX_PAIRWISE).round().astype(np.int64))
-    center = unit[pick, n_lags // 2]
-    sim = (unit[pick].reshape(-1, unit.shape[2]) @ center.T).reshape(pick.size, n_lags, -1)
+        picked = unit[pick]
+    center = np.ascontiguousarray(picked[:, n_lags // 2])  # the layout BLAS saw before
+    sim = (picked.reshape(-1, unit.shape[2]) @ center.T).reshape(pick.size, n_lags, -1)
     sim = sim.max(axis=1)
     sim = np.maximum(sim, sim.T)
     score = (sim >= _SAME_CORR).sum(axis=1) - 0.5 * premature[pick]
-    cand = np.flatnonzero(score >= 0.8 * score.max())
-    return int(pick[cand[np.argmin(width[pick[cand]])]])
+    cand = (score >= 0.8 * score.max()).nonzero()[0]
+    return int(pick[cand[width[pick[cand]].argmin()]])
 
 
 def _beat_noise(
@@ -172,7 +183,7 @@ def _beat_noise(
     """
     offs = np.arange(-round(0.25 * fs), round(0.45 * fs) + 1, _stride(fs, _MORPH_HZ))
     idx = np.arange(3)[:, None, None] + r[None, :, None] + offs[None, None, :]
-    trip = np.take(x, np.clip(idx, 0, x.shape[-1] - 1), axis=1)  # (leads, 3, beats, pts)
+    trip = x.take(_clipped(idx, x.shape[-1]), axis=1)  # (leads, 3, beats, pts)
     d2 = np.multiply(trip[:, 1], 2.0)
     np.subtract(trip[:, 0], d2, out=d2)
     d2 += trip[:, 2]
@@ -186,7 +197,7 @@ def _rr_context(r: NDArray[np.int64]) -> tuple[NDArray[np.bool_], float]:
         return np.zeros(r.size, dtype=bool), float(
             np.diff(r).mean()
         ) if r.size == 2 else 0.0
-    rr = np.diff(r).astype(np.float64)
+    rr = (r[1:] - r[:-1]).astype(np.float64)
     ref = float(median(rr))
     rr_prev = np.concatenate([[ref], rr])
     rr_next = np.concatenate([rr, [np.inf]])
@@ -219,7 +230,10 @@ def _checked(
             got=f"shape {x.shape}",
         )
     r = np.asarray(rpeaks, dtype=np.int64).reshape(-1)
-    if r.size and (r.min() < 0 or r.max() >= x.shape[1] or np.any(np.diff(r) <= 0)):
+    # increasing (checked first) makes r[0] the minimum and r[-1] the maximum
+    if r.size and (
+        bool((r[1:] <= r[:-1]).any()) or int(r[0]) < 0 or int(r[-1]) >= x.shape[1]
+    ):
         raise InvalidSignalError(
             "R peaks must be increasing sample indices inside the record",
             expected=f"0 <= r < {x.shape[1]}, increasing",
@@ -273,7 +287,7 @@ def classify_beats(
     lags = np.arange(-max_lag, max_lag + 1) * step
     # (beats, lags, leads, w) at ~125 Hz: each (beat, lag) row is contiguous over leads
     seg = _lagged(x, r, lags, np.arange(-half, half + 1, step), beats_first=True)
-    unit = seg - seg.mean(axis=-1, keepdims=True)
+    unit = seg - mean(seg, -1, keepdims=True)
     unit = unit.reshape(unit.shape[0], unit.shape[1], -1)  # (beats, lags, d), no copy
     unit /= np.maximum(np.sqrt(np.einsum("...d,...d->...", unit, unit)), 1e-12)[..., None]
     wstep = _stride(fs, _WIDTH_HZ)
@@ -285,15 +299,15 @@ def classify_beats(
     best = to_seed.argmax(axis=1)
     members = to_seed.max(axis=1) >= _SAME_CORR
     members[seed] = True
-    beat_ix = np.flatnonzero(members)
+    beat_ix = members.nonzero()[0]
     template = _median_beats(np.moveaxis(seg[beat_ix, best[beat_ix]], 0, 1))  # (leads, w)
     t_unit = _unit_rows(template[:, None, :])[0]
     corr = (unit @ t_unit).max(axis=1)
     at_r = seg[:, max_lag]  # (beats, leads, w)
     centered = np.ascontiguousarray(
-        np.moveaxis(at_r - at_r.mean(axis=-1, keepdims=True), 0, 1)
+        np.moveaxis(at_r - mean(at_r, -1, keepdims=True), 0, 1)
     )  # (leads, beats, w)
-    rms = np.sqrt((centered**2).mean(axis=(0, 2)))
+    rms = np.sqrt(mean(centered**2, (0, 2)))
     w_dom = float(median(width[members]))
     rms_dom = float(median(rms[members]))
     wide = (width > _WIDE_FACTOR * w_dom) & (width > w_dom + _WIDE_MARGIN_S * fs)
@@ -333,11 +347,11 @@ def _best_lag(
 ) -> NDArray[np.int64]:
     """Lag (from ``lags``) minimising the squared error of each mean-removed segment."""
     seg = _lagged(x, centers, lags, offs)  # (leads, beats, lags, w)
-    seg -= seg.mean(axis=3, keepdims=True)
+    seg -= mean(seg, 3, keepdims=True)
     seg -= template[:, None, None, :]
     np.multiply(seg, seg, out=seg)
     sse = seg.sum(axis=(0, 3))
-    return np.asarray(lags[np.argmin(sse, axis=1)], dtype=np.int64)
+    return np.asarray(lags[sse.argmin(axis=1)], dtype=np.int64)
 
 
 def _align(
@@ -355,14 +369,14 @@ def _align(
     max_lag = max(1, round(_ALIGN_LAG_S * fs / step))
     offs = np.arange(-half, half + 1, step)
     template = _median_beats(_gather(x, r[members], offs))
-    template -= template.mean(axis=1, keepdims=True)
+    template -= mean(template, 1, keepdims=True)
     coarse = _best_lag(x, r, template, offs, np.arange(-max_lag, max_lag + 1) * step)
     if step == 1:
         return coarse
     fine_offs = np.arange(-half, half + 1)
     centers = r + coarse
     template = _median_beats(_gather(x, centers[members], fine_offs))
-    template -= template.mean(axis=1, keepdims=True)
+    template -= mean(template, 1, keepdims=True)
     fine = _best_lag(x, centers, template, fine_offs, np.arange(-step + 1, step))
     return coarse + fine
 
@@ -414,15 +428,15 @@ def median_beat(
     mask = _lead_mask(usable, x.shape[0])
     xa = x[mask] if mask.any() and not mask.all() else x  # no copy when all usable
     lags[aligned] = _align(xa, r[aligned], use[aligned], fs)
-    rr = float(median(np.diff(r))) if r.size >= 2 else 0.0
+    rr = float(median(r[1:] - r[:-1])) if r.size >= 2 else 0.0
     pre, post = _window(rr, fs)
     centers = r + lags
     inside = (centers - pre >= 0) & (centers + post < n)
     if (use & inside).any():
         use &= inside
     # gathered as (leads, samples, beats): the median's sort runs along contiguous lanes
-    idx = np.clip(np.arange(-pre, post + 1)[:, None] + centers[use][None, :], 0, n - 1)
-    gathered = np.take(x, idx, axis=1)
+    idx = _clipped(np.arange(-pre, post + 1)[:, None] + centers[use], n)
+    gathered = x.take(idx, axis=1)
     k = gathered.shape[-1]
     if k % 2:  # odd: the middle order statistic alone (a selection, ~15 % cheaper)
         gathered.partition(k // 2, axis=-1)

@@ -56,6 +56,7 @@ try:  # the compiled kernel behind scipy.signal.sosfilt, without its per-call va
 except ImportError:  # pragma: no cover - private API moved: use the public one
     _sosfilt_kernel = None
 
+from edge_agent.dsp._reduce import mean
 from edge_agent.dsp._validate import check_signal
 from edge_agent.errors import InvalidSignalError
 
@@ -358,11 +359,9 @@ def _block_means(x: NDArray[np.float64], q: int) -> NDArray[np.float64]:
     """Means of consecutive blocks of q samples (last block may be shorter)."""
     n_leads, n = x.shape
     full = n // q
-    means: NDArray[np.float64] = x[:, : full * q].reshape(n_leads, full, q).mean(axis=-1)
+    means: NDArray[np.float64] = mean(x[:, : full * q].reshape(n_leads, full, q), -1)
     if n % q:
-        means = np.concatenate(
-            [means, x[:, full * q :].mean(axis=-1, keepdims=True)], axis=1
-        )
+        means = np.concatenate([means, mean(x[:, full * q :], -1, keepdims=True)], axis=1)
     return means
 
 
@@ -381,7 +380,7 @@ def estimate_baseline(
     q, sos, zi = design_baseline(float(fs), float(cutoff_hz))
     blocks = _block_means(x, q)
     pad = int(round(min(_PAD_S, max(2.0, 1.0 / cutoff_hz)) * fs / q))
-    ext = np.take(blocks, _symmetric_index(blocks.shape[1], pad), axis=1)
+    ext = blocks.take(_symmetric_index(blocks.shape[1], pad), axis=1)
     base = _forward_backward(sos, zi, ext, owned=True)[:, pad : pad + blocks.shape[1]]
     return _upsample_linear(base, q, x.shape[1])
 

@@ -230,7 +230,7 @@ def _candidates(x: NDArray[np.float64], fs: float, cfg: PacingConfig) -> NDArray
     np.abs(mag, out=mag)
     big = mag.max(axis=0)
     lo = k + q  # room for the quiet window before, the settle window after
-    j = np.flatnonzero(big[lo : x.shape[1] - k - s - 1] >= cfg.min_edge_mv * (1.0 - 1e-6))
+    j = (big[lo : x.shape[1] - k - s - 1] >= cfg.min_edge_mv * (1.0 - 1e-6)).nonzero()[0]
     j += lo
     if j.size == 0:
         return _EMPTY

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from edge_agent.dsp._reduce import median
+from edge_agent.dsp._reduce import mean, median
 from edge_agent.dsp._validate import check_signal
 from edge_agent.dsp.results import (
     BeatClass,
@@ -131,6 +131,8 @@ class QualityConfig:
                 )
 
 
+_DEFAULT_QUALITY = QualityConfig()  # frozen: one shared default, validated once
+
 MESSAGES_EN: dict[QualityProblem, str] = {
     QualityProblem.FLAT: "no signal - check the lead cable and electrode, record again",
     QualityProblem.LEAD_OFF: "electrode off - re-attach and record again",
@@ -187,7 +189,7 @@ def _longest_true_run(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
         return np.zeros(n_rows, dtype=np.int64)
     padded = np.zeros((n_rows, n + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
-    edges = np.diff(padded, axis=1)
+    edges = padded[:, 1:] - padded[:, :-1]
     rows_s, starts = np.nonzero(edges == 1)
     _, stops = np.nonzero(edges == -1)
     out: NDArray[np.int64] = np.zeros(n_rows, dtype=np.int64)
@@ -252,7 +254,7 @@ def lead_quality_features(
         peak-to-peak, mV), HF-noise
         ratio, wander (peak-to-peak of 1 s-window means, mV), burst ratio.
     """
-    cfg = config or QualityConfig()
+    cfg = config or _DEFAULT_QUALITY
     feats = np.empty((x.shape[0], len(FEATURE_NAMES)))
     w = max(1, round(0.1 * fs))
     tenth = _windows(x, w)
@@ -264,12 +266,12 @@ def lead_quality_features(
     wmean /= tenth.shape[2]
     win_s = tenth.shape[2] / fs
     half_ptp = _group(wmax, 5).max(axis=2) - _group(wmin, 5).min(axis=2)
-    feats[:, F_FLAT] = (half_ptp < cfg.flat_ptp_mv).mean(axis=1)
+    feats[:, F_FLAT] = mean(half_ptp < cfg.flat_ptp_mv, 1)
     dead = (wmax - wmin) < cfg.dead_ptp_mv
     feats[:, F_DEAD_RUN_S] = _longest_true_run(dead) * win_s
-    fifth = _group(wmean, 2).mean(axis=2)
+    fifth = mean(_group(wmean, 2), 2)
     feats[:, F_STEP_MV] = (
-        np.abs(np.diff(fifth, axis=1)).max(axis=1) if fifth.shape[1] > 1 else 0.0
+        np.abs(fifth[:, 1:] - fifth[:, :-1]).max(axis=1) if fifth.shape[1] > 1 else 0.0
     )
     feats[:, F_CLIP] = _plateau_samples(tenth, wmax, wmin)
     # QRS amplitude of each 2 s window: the largest peak-to-peak over 0.2 s (two adjacent
@@ -288,7 +290,7 @@ def lead_quality_features(
         two_ptp[:, int(0.1 * k)], 1e-3
     )
     feats[:, F_HF] = _hf_level(x, fs, cfg.mains_hz) / np.maximum(amp, 1e-3)
-    one = _group(wmean, 10).mean(axis=2)
+    one = mean(_group(wmean, 10), 2)
     feats[:, F_WANDER_MV] = one.max(axis=1) - one.min(axis=1)
     return feats
 
@@ -313,7 +315,7 @@ def _hf_level(x: NDArray[np.float64], fs: float, mains_hz: float) -> NDArray[np.
     m = min(m, d2.shape[1] - lag)
     comb = np.subtract(d2[:, lag : lag + m], d2[:, :m])
     np.abs(comb, out=comb)
-    level = _windows(comb, w).mean(axis=2)
+    level = mean(_windows(comb, w), 2)
     q = max(0, round(0.25 * (level.shape[1] - 1)))
     out: NDArray[np.float64] = np.partition(level, q, axis=1)[:, q]
     return out
@@ -385,7 +387,7 @@ def assess_quality_checked(
     config: QualityConfig | None = None,
 ) -> QualityReport:
     """:func:`assess_quality` of a signal ``check_signal`` already returned."""
-    cfg = config or QualityConfig()
+    cfg = config or _DEFAULT_QUALITY
     feats = lead_quality_features(x, fs, cfg)
     out = []
     for name, row in zip(leads, feats.tolist(), strict=True):  # plain floats: faster
@@ -458,6 +460,9 @@ class BeatQualityConfig:
             )
 
 
+_DEFAULT_BEAT_QUALITY = BeatQualityConfig()
+
+
 def beat_quality_features(
     signal: ArrayLike, fs: float, rpeaks: ArrayLike
 ) -> NDArray[np.float64]:
@@ -492,30 +497,30 @@ def beat_quality_features(
     n_leads, n = z.shape
     out = np.zeros((n_leads, len(BEAT_FEATURE_NAMES)))
     # kSQI: kurtosis of the whole lead
-    c = z - z.mean(axis=1, keepdims=True)
+    c = z - mean(z, 1, keepdims=True)
     c *= c
-    var = c.mean(axis=1)
+    var = mean(c, 1)
     out[:, B_KURT] = np.einsum("ln,ln->l", c, c) / n / np.maximum(var * var, 1e-18)
     rz = r // step
-    if rz.size > 1 and bool((np.diff(rz) <= 0).any()):  # R peaks normally increase
+    if rz.size > 1 and bool((rz[1:] <= rz[:-1]).any()):  # R peaks normally increase
         rz = np.unique(rz)
     if rz.size < 2:
         return out
     # template matching on a window of one median RR around each R
-    rr = float(median(np.diff(rz)))
+    rr = float(median(rz[1:] - rz[:-1]))
     pre, post = max(1, round(0.4 * rr)), max(2, round(0.6 * rr))
     inside = rz[(rz - pre >= 0) & (rz + post < n)]
     if inside.size >= 2:
-        seg = np.take(z, inside[:, None] + np.arange(-pre, post), axis=1)  # (l, b, w)
-        seg -= seg.mean(axis=2, keepdims=True)
-        tmpl = seg.mean(axis=1)
+        seg = z.take(inside[:, None] + np.arange(-pre, post), axis=1)  # (l, b, w)
+        seg -= mean(seg, 2, keepdims=True)
+        tmpl = mean(seg, 1)
         num = np.matmul(seg, tmpl[:, :, None])[:, :, 0]
         den = np.sqrt(
             np.einsum("lbw,lbw->lb", seg, seg) * np.einsum("lw,lw->l", tmpl, tmpl)[:, None]
         )
         corr = num / np.maximum(den, 1e-12)
-        out[:, B_TCORR] = corr.mean(axis=1)
-        out[:, B_BAD_BEATS] = (corr < _BAD_BEAT_CORR).mean(axis=1)
+        out[:, B_TCORR] = mean(corr, 1)
+        out[:, B_BAD_BEATS] = mean(corr < _BAD_BEAT_CORR, 1)
     # bSQI: a second detector against the R peaks, agreement within 150 ms. The second
     # detector: the largest absolute slope of each 0.25 s block, kept when above 0.3x
     # the lead's typical (median over 2 s) largest slope and larger than both
@@ -535,8 +540,8 @@ def beat_quality_features(
         at = pos + 1 + blk * np.arange(n_blk)  # slope[i] is centred on z[i + 1]
         tol = max(1, round(_BSQI_TOL_S * fz))
         hit = keep[:, :, None] & (np.abs(at[:, :, None] - rz[None, None, :]) <= tol)
-        matched = np.count_nonzero(hit.any(axis=1), axis=1)
-        union = rz.size + np.count_nonzero(keep, axis=1) - matched
+        matched = hit.any(axis=1).sum(axis=1)
+        union = rz.size + keep.sum(axis=1) - matched
         out[:, B_BSQI] = matched / np.maximum(union, 1)
     return out
 
@@ -589,7 +594,7 @@ def assess_beat_quality(
     photoplethysmogram: derivation and applications to wireless monitoring. IEEE J Biomed
     Health Inform 2015;19:832-838. doi:10.1109/JBHI.2014.2338351
     """
-    cfg = config or BeatQualityConfig()
+    cfg = config or _DEFAULT_BEAT_QUALITY
     x = np.asarray(signal, dtype=np.float64)
     usable = report.usable
     if x.shape[0] != len(report.leads) or len(leads) != len(report.leads):
@@ -608,9 +613,9 @@ def assess_beat_quality(
     if unknown > cfg.unknown_max:
         bad[usable] = True
     else:
-        idx = np.flatnonzero(usable)
+        idx = usable.nonzero()[0]
         feats = beat_quality_features(x if idx.size == x.shape[0] else x[idx], fs, r)
-        rr_s = np.diff(r) / fs
+        rr_s = (r[1:] - r[:-1]) / fs
         record_votes = (
             int(float(median(beats.template_corr)) < cfg.qrs_corr_min)
             + int(float(rr_s.min()) < cfg.rr_min_s)

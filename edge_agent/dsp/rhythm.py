@@ -280,7 +280,7 @@ def _atrial_rows(
         rows = [i for i in named if ok[i]][:_MAX_ATRIAL_LEADS]
         if rows:
             return np.asarray(rows, dtype=np.intp)
-    return np.flatnonzero(ok)[:_MAX_ATRIAL_LEADS]
+    return ok.nonzero()[0][:_MAX_ATRIAL_LEADS]
 
 
 @lru_cache(maxsize=16)
@@ -580,7 +580,7 @@ def assess_rhythm(
     if (
         r.ndim != 1
         or (r.size and (r[0] < 0 or r[-1] >= n_samples))
-        or bool(np.any(r[1:] <= r[:-1]))
+        or bool((r[1:] <= r[:-1]).any())
     ):
         raise InvalidSignalError(
             "R peaks must be sorted, unique sample indices inside the record",

@@ -75,7 +75,7 @@ import scipy.ndimage
 import scipy.signal
 from numpy.typing import NDArray
 
-from edge_agent.dsp._reduce import median
+from edge_agent.dsp._reduce import mean, median
 from edge_agent.dsp._rpeak_decision import decide_beats
 from edge_agent.dsp._rpeak_signal import (
     _block_mean,
@@ -199,6 +199,9 @@ class RPeakConfig:
                 )
 
 
+_DEFAULT_CONFIG = RPeakConfig()  # frozen: one shared default, validated once
+
+
 @dataclass(frozen=True, slots=True)
 class _Samples:
     """Durations of :class:`RPeakConfig` in work-rate samples (the one conversion)."""
@@ -215,6 +218,7 @@ class _Samples:
     scale_blocks: int
 
 
+@lru_cache(maxsize=64)
 def _to_samples(cfg: RPeakConfig, fs: float) -> _Samples:
     factor = max(1, int(fs // cfg.work_fs_hz))
     work = fs / factor
@@ -273,7 +277,7 @@ def _gain(
     local = scipy.ndimage.maximum_filter1d(level, ns.scale_blocks, axis=-1, mode="nearest")
     typical = _positive_median(local)
     scale = np.maximum(local, cfg.scale_floor * typical)
-    inv_scale = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
+    inv_scale = np.divide(1.0, scale, out=np.zeros(scale.shape), where=scale > 0)
     return local, typical, inv_scale
 
 
@@ -310,7 +314,7 @@ def _fuse(
     valid_f = None if valid is None else valid.astype(np.float64)  # one cast, used twice
     e = _padded(env, valid_f, b)
     local, typical, inv_scale = _gain(e, cfg, ns)
-    ratio = np.divide(local, typical, out=np.zeros_like(local), where=typical > 0)
+    ratio = np.divide(local, typical, out=np.zeros(local.shape), where=typical > 0)
     weight = _periodicity(e, ns.fs, cfg.periodicity_window_s, local.shape[1], b)
     weight = np.maximum(weight, 0.0) ** cfg.periodicity_power + 1e-9
     penalty = np.minimum(1.0, cfg.artefact_ratio / np.maximum(ratio, 1e-12))
@@ -323,7 +327,7 @@ def _fuse(
         both[n_leads:] *= valid_f
     den = both[:n_leads].sum(axis=0)
     num = (both[n_leads:] * env).sum(axis=0)
-    fused = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    fused = np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
     return fused, np.asarray(median(weight, axis=-1))
 
 
@@ -340,19 +344,23 @@ def _refine(
     extremum of the same sign of the raw signal within ``+-factor`` original samples.
     """
     offsets = np.arange(-half, half + 1)
-    idx = np.clip(peaks[:, None] + offsets[None, :], 0, bp.shape[-1] - 1)
+    idx = peaks[:, None] + offsets
+    np.maximum(idx, 0, out=idx)
+    np.minimum(idx, bp.shape[-1] - 1, out=idx)
     rows = np.arange(idx.shape[0])
-    coarse = idx[rows, np.argmax(np.abs(bp[idx]), axis=1)]
+    coarse = idx[rows, np.abs(bp[idx]).argmax(axis=1)]
     if factor == 1:
         same: NDArray[np.int64] = coarse.astype(np.int64)
         return same
     sign = np.sign(bp[coarse])
     fine = np.arange(-factor, 2 * factor)
     centre = coarse * factor
-    idx = np.clip(centre[:, None] + fine[None, :], 0, raw.shape[-1] - 1)
+    idx = centre[:, None] + fine
+    np.maximum(idx, 0, out=idx)
+    np.minimum(idx, raw.shape[-1] - 1, out=idx)
     local = raw[idx]
-    local = (local - local.mean(axis=1, keepdims=True)) * sign[:, None]
-    refined: NDArray[np.int64] = idx[rows, np.argmax(local, axis=1)].astype(np.int64)
+    local = (local - mean(local, 1, keepdims=True)) * sign[:, None]
+    refined: NDArray[np.int64] = idx[rows, local.argmax(axis=1)].astype(np.int64)
     return refined
 
 
@@ -422,7 +430,7 @@ def detect_rpeaks_checked(
     x = _select_leads(signal, usable)
     if x.shape[0] == 0:
         return _EMPTY
-    cfg = config if config is not None else RPeakConfig()
+    cfg = config if config is not None else _DEFAULT_CONFIG
     ns = _to_samples(cfg, float(fs))
     k = ns.factor
     work = _block_mean(x, k)
@@ -462,6 +470,6 @@ def detect_rpeaks_checked(
     )
     if not keep:
         return _EMPTY
-    best = int(np.argmax(weights))
+    best = int(weights.argmax())
     peaks = cand[np.asarray(keep, dtype=np.int64)]
     return np.unique(_refine(bp[best], x[best], peaks, ns.refine, k))

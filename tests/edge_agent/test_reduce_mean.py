@@ -1,0 +1,39 @@
+"""``_reduce.mean`` must equal ``ndarray.mean`` bit for bit (the analysis relies on it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent.dsp._reduce import mean
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "keepdims"),
+    [
+        ((12, 50, 7), 2, True),  # short lanes (< 8: numpy's plain loop)
+        ((12, 5000), 1, False),  # long lanes (pairwise summation)
+        ((3, 4, 5), (0, 2), False),  # several axes at once
+        ((12, 11, 21, 61), 3, True),
+        ((12, 100), 0, False),  # across rows
+    ],
+)
+def test_mean_is_ndarray_mean_bit_for_bit(
+    shape: tuple[int, ...], axis: int | tuple[int, ...], keepdims: bool
+) -> None:
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3, shape)
+    got = mean(a, axis, keepdims=keepdims)
+    want = a.mean(axis=axis, keepdims=keepdims)
+    assert got.dtype == np.float64
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
+    b = a > 0.1  # bool input: a fraction, summed in float64 as ndarray.mean does
+    assert np.array_equal(
+        mean(b, axis, keepdims=keepdims), b.mean(axis=axis, keepdims=keepdims)
+    )
+
+
+def test_mean_of_integers_is_float() -> None:
+    a = np.arange(12, dtype=np.int64).reshape(3, 4)
+    assert np.array_equal(mean(a, 1), np.array([1.5, 5.5, 9.5]))
