@@ -11,10 +11,11 @@ pacing-spike detector; they reach the rules as ``RuleInput.rhythm_findings``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from edge_agent.dsp.results import Intervals, LeadMeasures, QualityReport, RhythmFeatures
+from edge_agent.triage.conduction import PvcEvidence, QrsShape
 from edge_agent.triage.labels import Code, make_finding
 from edge_agent.types import Finding, Priority
 
@@ -27,7 +28,7 @@ __all__ = [
     "stemi_v2v3_threshold_mv",
 ]
 
-RULES_VERSION = "rules-2026.11.3"
+RULES_VERSION = "rules-2026.11.4"
 
 # Contiguous lead groups (Thygesen 2018, Table 4; Cabrera order for the limb leads).
 INFERIOR: tuple[str, ...] = ("II", "III", "aVF")
@@ -79,6 +80,12 @@ class RuleInput:
     sex: str | None
     #: Pacemaker spikes drive the ventricles (``dsp.pacing`` verdict ventricular/AV-paced).
     ventricular_paced: bool = False
+    #: QRS waves of I, aVL, V1, V2, V5, V6 (``conduction.measure_qrs_shapes``); empty when
+    #: not measured, and the BBB rules then fall back to the amplitude criteria.
+    qrs_shapes: Mapping[str, QrsShape] = field(default_factory=dict)
+    #: Ventricular beats after the edge and timing checks (``conduction.pvc_evidence``);
+    #: ``None`` leaves the PVC call to the rhythm stage's beat count.
+    pvc: PvcEvidence | None = None
 
     @classmethod
     def build(
@@ -92,6 +99,8 @@ class RuleInput:
         age_years: float | None,
         sex: str | None,
         ventricular_paced: bool = False,
+        qrs_shapes: Mapping[str, QrsShape] | None = None,
+        pvc: PvcEvidence | None = None,
     ) -> RuleInput:
         """Index the measurements by lead name."""
         return cls(
@@ -103,6 +112,8 @@ class RuleInput:
             age_years=age_years,
             sex=_norm_sex(sex),
             ventricular_paced=ventricular_paced,
+            qrs_shapes=dict(qrs_shapes or {}),
+            pvc=pvc,
         )
 
     def value(self, lead: str, name: str) -> float | None:
@@ -437,26 +448,75 @@ def rule_sgarbossa(ctx: RuleInput) -> list[Finding]:
 # ------------------------------------------------------------------- conduction / BBB
 
 
+# AHA/ACCF/HRS 2009 (Surawicz 2009) thresholds.
+RBBB_V1_RPT_MS = 50.0  # "R peak time in lead V1 > 50 ms"
+RBBB_S_MS = 40.0  # "S wave of greater duration than R wave or > 40 ms in I and V6"
+LBBB_V56_RPT_MS = 60.0  # "R peak time > 60 ms in leads V5 and V6"
+LBBB_Q_MV = -0.05  # q deeper than this in I, V5 or V6 is "not absent"
+
+
 def _is_lbbb(ctx: RuleInput) -> bool:
+    """LBBB morphology: AHA 2009 criteria on the QRS waves when measured, else the
+    amplitude-only fallback (see :func:`rule_bbb`)."""
     qrs = ctx.qrs_ms
     if qrs is None or qrs < QRS_WIDE_MS:
         return False
+    if ctx.qrs_shapes:
+        return _lbbb_aha(ctx) is not None
+    return _lbbb_amplitudes(ctx)
+
+
+def _lbbb_amplitudes(ctx: RuleInput) -> bool:
     v1 = _qrs_polarity(ctx, "V1")
     left = [p for p in (_qrs_polarity(ctx, le) for le in ("I", "V6")) if p is not None]
     if v1 is None or not left:
         return False
     q_left = [ctx.value(le, "q_mv") for le in ("I", "V5", "V6")]
-    no_q = all(q is None or q > -0.05 for q in q_left)
+    no_q = all(q is None or q > LBBB_Q_MV for q in q_left)
     deep_s_v1 = (ctx.value("V1", "s_mv") or 0.0) <= -0.5
+    return v1 < 0 and deep_s_v1 and all(p > 0 for p in left) and no_q and _t_discordant(ctx)
+
+
+def _t_discordant(ctx: RuleInput) -> bool:
+    """T opposite to the (positive) QRS in I or V6: negative T in either."""
     t_left = [ctx.value(le, "t_mv") for le in ("I", "V6")]
-    discordant = any(t is not None and t < 0.0 for t in t_left)
-    return v1 < 0 and deep_s_v1 and all(p > 0 for p in left) and no_q and discordant
+    return any(t is not None and t < 0.0 for t in t_left)
+
+
+def _lbbb_aha(ctx: RuleInput) -> str | None:
+    """Detail text when the QRS waves meet the LBBB criteria, else ``None``."""
+    sh = ctx.qrs_shapes
+    right = sh.get("V1") or sh.get("V2")
+    left = [sh[le] for le in ("I", "V6") if le in sh]
+    if right is None or not right.dominant_negative or not left:
+        return None
+    if not all(s.dominant_positive for s in left):
+        return None
+    if any((ctx.value(le, "q_mv") or 0.0) <= LBBB_Q_MV for le in ("I", "V5", "V6")):
+        return None
+    rpt = [
+        (le, t)
+        for le in ("V5", "V6")
+        if le in sh and (t := sh[le].r_peak_time_ms) is not None
+    ]
+    if not rpt or max(t for _, t in rpt) <= LBBB_V56_RPT_MS:
+        return None
+    t_left = [t for le in ("I", "V6") if (t := ctx.value(le, "t_mv")) is not None]
+    if t_left and all(t >= 0.0 for t in t_left):
+        return None  # T concordant with the positive QRS in I and V6
+    le, t = max(rpt, key=lambda p: p[1])
+    kind = "QS" if right.max_mv < 0.05 else "rS"
+    return f"{kind} in {right.lead}, R peak time {le} {t:.0f} ms, no q in I/V5/V6"
 
 
 def _is_rbbb(ctx: RuleInput) -> bool:
+    """RBBB morphology: AHA 2009 criteria on the QRS waves when measured, else the
+    amplitude-only fallback (see :func:`rule_bbb`)."""
     qrs = ctx.qrs_ms
     if qrs is None or qrs < QRS_WIDE_MS:
         return False
+    if ctx.qrs_shapes:
+        return _rbbb_aha(ctx) is not None
     r1 = ctx.value("V1", "r_mv")
     s1 = ctx.value("V1", "s_mv")
     if r1 is None:
@@ -464,6 +524,37 @@ def _is_rbbb(ctx: RuleInput) -> bool:
     s_left = [ctx.value(le, "s_mv") for le in ("I", "V6")]
     wide_s = any(s is not None and s <= -0.1 for s in s_left)
     return r1 >= 0.25 * abs(s1 or 0.0) and r1 >= 0.15 and wide_s
+
+
+def _wide_s(s: QrsShape) -> bool:
+    """Terminal S longer than 40 ms or than the R before it."""
+    return (
+        not s.terminal_positive
+        and s.terminal_s_ms > 0.0
+        and (s.terminal_s_ms > RBBB_S_MS or s.terminal_s_ms > s.r_ms)
+    )
+
+
+def _rbbb_aha(ctx: RuleInput) -> str | None:
+    """Detail text when the QRS waves meet the RBBB criteria, else ``None``."""
+    sh = ctx.qrs_shapes
+    right = [
+        s
+        for le in ("V1", "V2")
+        if (s := sh.get(le)) is not None
+        and s.terminal_positive
+        and (s.r_peak_time_ms or 0.0) > RBBB_V1_RPT_MS
+    ]
+    left = [sh[le] for le in ("I", "V6") if le in sh]
+    if not right or not left or not all(_wide_s(s) for s in left):
+        return None
+    r = right[0]
+    pattern = {"+-+": "rsR'", "-+": "qR", "+": "R"}.get(r.waves, r.waves)
+    s_txt = ", ".join(f"{s.lead} {s.terminal_s_ms:.0f} ms" for s in left)
+    return (
+        f"{pattern} in {r.lead} (R peak time {r.r_peak_time_ms or 0.0:.0f} ms), "
+        f"wide S {s_txt}"
+    )
 
 
 def _is_wide_paced(ctx: RuleInput) -> bool:
@@ -477,38 +568,63 @@ def _st_hidden_by_conduction(ctx: RuleInput) -> bool:
 
 
 def rule_bbb(ctx: RuleInput) -> list[Finding]:
-    """Complete left / right bundle branch block.
+    """Complete left / right bundle branch block (adults).
 
-    Source: Surawicz B, et al. AHA/ACC/HRS Recommendations for the Standardization and
-    Interpretation of the ECG, Part III: Intraventricular Conduction Disturbances.
-    J Am Coll Cardiol 2009;53:976-81. doi:10.1016/j.jacc.2008.12.014.
-    LBBB: QRS >= 120 ms, broad positive R in I/V6, absent q in I, V5, V6, negative V1
-    (S >= 0.5 mV), T opposite to the QRS in I or V6 (secondary repolarisation).
-    RBBB: QRS >= 120 ms, rsR' (terminal positive) in V1, wide S in I and V6.
+    Source: Surawicz B, Childers R, Deal BJ, Gettes LS. AHA/ACCF/HRS Recommendations for
+    the Standardization and Interpretation of the ECG, Part III: Intraventricular
+    Conduction Disturbances. J Am Coll Cardiol 2009;53:976-81.
+    doi:10.1016/j.jacc.2008.12.014.
 
-    Deviations: notching/slurring and R-peak time are not measured by the core; the
-    morphology is judged from net QRS polarity, R, S and q amplitudes on the median beat.
-    Needs V1 and I or V6; nothing is said on single-lead records.
+    Complete RBBB: (1) QRS >= 120 ms; (2) rsr', rsR' or rSR' in V1 or V2 - "a wide and
+    often notched R wave" in a minority; (3) "S wave of greater duration than R wave or
+    greater than 40 ms in leads I and V6"; (4) "R peak time in lead V1 > 50 ms".
+    Implemented on the QRS waves of the median beat (``conduction.measure_qrs_shapes``):
+    V1 or V2 ends on a positive wave (R', notched or broad R, or qR) whose peak is > 50 ms
+    after the QRS onset, and I and V6 (those recorded) end on an S longer than 40 ms or
+    than the R before it.
+
+    Complete LBBB: (1) QRS >= 120 ms; (2) "broad notched or slurred R wave in leads I,
+    aVL, V5 and V6 and an occasional RS pattern in V5 and V6"; (3) "absent q waves in
+    leads I, V5 and V6"; (4) "R peak time > 60 ms in leads V5 and V6"; (5) "ST and T
+    waves usually opposite in direction to QRS". Implemented as: QS or rS in V1 (V2 when
+    V1 is missing; deepest negative >= 2x the tallest positive deflection), net positive
+    QRS in I and V6 (those recorded), no q >= 0.05 mV in I, V5, V6, R peak time > 60 ms
+    in V5 or V6, and T not upright in both I and V6 (negative in one of them, or not
+    measured: a T end the delineation cannot find is no evidence against LBBB).
+
+    Deviations: the QRS duration is the core's global one (earliest onset to latest
+    offset over all leads, as computerised programs measure it), which runs ~10 ms
+    longer than a single lead's; notching/slurring is not required (the R peak time
+    stands for the broad R); the discordant T of LBBB, "usually" in the text, is
+    required when measured (on the tuning folds it removed 2 of 4 false LBBB calls, no
+    true one).
+    Needs V1 or V2 and I or V6; nothing is said on single-lead records (MIT-BIH's two
+    leads, MLII with V1 or V4, never meet the criteria). Without measured QRS waves
+    (``RuleInput.qrs_shapes`` empty) the amplitude-only criteria of rules-2026.11.3
+    apply: positive V1 with R >= 0.15 mV and S <= -0.1 mV in I or V6 for RBBB; negative
+    V1 with S <= -0.5 mV, positive I/V6, no q, discordant T for LBBB.
     """
     if not ctx.st_measurable:
         return []
     qrs = ctx.qrs_ms
     if _is_lbbb(ctx):
+        why = _lbbb_aha(ctx) if ctx.qrs_shapes else "V1 negative"
         return [
             make_finding(
                 Code.LBBB,
                 Priority.WARNING,
                 _src("lbbb-aha2009"),
-                f"QRS {qrs:.0f} ms, V1 negative",
+                f"QRS {qrs:.0f} ms, {why}",
             )
         ]
     if _is_rbbb(ctx):
+        why = _rbbb_aha(ctx) if ctx.qrs_shapes else "positive V1, S in I/V6"
         return [
             make_finding(
                 Code.RBBB,
                 Priority.WARNING,
                 _src("rbbb-aha2009"),
-                f"QRS {qrs:.0f} ms, positive V1, S in I/V6",
+                f"QRS {qrs:.0f} ms, {why}",
             )
         ]
     return []
@@ -673,14 +789,28 @@ def rule_lqt(ctx: RuleInput) -> list[Finding]:
     return [make_finding(Code.LQT, Priority.CRITICAL, _src("lqt-500"), f"QTc {qtc:.0f} ms")]
 
 
-def rule_pvc(ctx: RuleInput) -> list[Finding]:
-    """Frequent PVCs: >= 3 ventricular beats in the record or >= 10 % of beats.
+PVC_FREQUENT_PER_10S = 3.0
+PVC_FREQUENT_FRACTION = 0.10
 
-    Source: the rhythm stage's beat labels; "frequent" follows the common 10 % burden
-    convention (Marcus GM. Circulation 2020;141:1404-18,
-    doi:10.1161/CIRCULATIONAHA.119.042434).
-    Deviation: on a 10 s record a burden is crude; >= 3 beats in 10 s is used as well.
+
+def rule_pvc(ctx: RuleInput) -> list[Finding]:
+    """Premature ventricular complexes; frequent ones (>= 3 per 10 s or >= 10 % of
+    beats) are a warning, fewer are reported as routine.
+
+    Source: AHA/ACCF/HRS 2007 Part II (Mason JW, et al. Circulation 2007;115:1325-32,
+    doi:10.1161/CIRCULATIONAHA.106.180201: "ventricular premature complex(es)"); the
+    10 % burden convention for "frequent" (Marcus GM. Circulation 2020;141:1404-18,
+    doi:10.1161/CIRCULATIONAHA.119.042434); on a 10 s record >= 3 beats is used too.
+
+    With ``RuleInput.pvc`` (``conduction.pvc_evidence``) only ventricular beats that
+    are inside the record (not the cut first/last beat) and premature or followed by a
+    pause (timing skipped in AF) count, and this rule replaces the rhythm stage's
+    beat-count finding (``evaluate_rules``). Without it the rhythm stage's finding
+    stands and this rule only adds a warning when it raised none (rules-2026.11.3).
     """
+    ev = ctx.pvc
+    if ev is not None:
+        return _pvc_from_evidence(ctx, ev)
     r = ctx.rhythm
     if r is None or r.n_ventricular == 0:
         return []
@@ -696,6 +826,22 @@ def rule_pvc(ctx: RuleInput) -> list[Finding]:
             )
         ]
     return []
+
+
+def _pvc_from_evidence(ctx: RuleInput, ev: PvcEvidence) -> list[Finding]:
+    n = ev.n_counted
+    if n == 0:
+        return []
+    dur = None if ctx.rhythm is None else ctx.rhythm.duration_s
+    per10 = 10.0 * n / dur if dur else float(n)
+    frac = n / max(ev.n_beats, 1)
+    frequent = per10 >= PVC_FREQUENT_PER_10S or frac >= PVC_FREQUENT_FRACTION
+    dropped = ev.n_labelled - n
+    detail = f"{n} PVC(s), {per10:.1f} per 10 s, {100 * frac:.0f}% of beats" + (
+        f" ({dropped} wide beat(s) not counted: edge/on time)" if dropped else ""
+    )
+    tier = Priority.WARNING if frequent else Priority.ROUTINE
+    return [make_finding(Code.PVC, tier, _src("pvc-timed"), detail)]
 
 
 # ------------------------------------------------------------------------- warnings
@@ -855,8 +1001,15 @@ ALL_RULES = (
 
 
 def evaluate_rules(ctx: RuleInput) -> tuple[Finding, ...]:
-    """Run every rule; the rhythm stage's own findings are kept first."""
-    out: list[Finding] = list(ctx.rhythm_findings)
+    """Run every rule; the rhythm stage's own findings are kept first.
+
+    With ``ctx.pvc`` the rhythm stage's PVC finding (a count of every beat labelled
+    ventricular) is dropped: ``rule_pvc`` decides on the timed count instead.
+    """
+    keep = ctx.rhythm_findings
+    if ctx.pvc is not None:
+        keep = tuple(f for f in keep if f.code != Code.PVC)
+    out: list[Finding] = list(keep)
     for rule in ALL_RULES:
         out.extend(rule(ctx))
     return tuple(out)
