@@ -20,6 +20,13 @@ same project R peaks), single-lead, in the same run.
 
 Anti-overfitting: constants of ``DelineationConfig`` were tuned only on records with
 id % 4 == 1 ("tune"); results are reported on id % 4 == 3 ("test") and on all records.
+
+Also reported: the within- vs between-record split of the error SD; a record-level
+(CSE-style) error, one value per record (the CSE tolerances were set on one
+representative complex per record), next to, not instead of, the per-beat primary
+metric; and the global QRS duration of records without a conduction abnormality
+against the triage rules' 120 ms cut (the reference itself is >= 120 ms on half of them,
+which bounds how far the QRS bounds may be walked out towards it).
 """
 
 from __future__ import annotations
@@ -331,12 +338,108 @@ def run_ludb(
             for label, rf in (("extreme", ref), ("median_of_leads", ref_med)):
                 per = PER_RECORD.setdefault(label, {})
                 for k, (e, _) in match(rf, r_det, ours).items():
-                    per.setdefault(k, []).append(e)
+                    per.setdefault(k, {})[rec] = e
     return acc
 
 
-# per reference, per fiducial: one list of errors (samples) per record ("ours" only)
-PER_RECORD: dict[str, dict[str, list[list[float]]]] = {}
+# per reference, per fiducial, per record id: that record's errors (samples), "ours" only
+PER_RECORD: dict[str, dict[str, dict[str, list[float]]]] = {}
+
+
+def record_level(fs: float = 500.0) -> dict[str, object]:
+    """CSE-style record-level error (additional to the per-beat primary metric).
+
+    The CSE tolerances were defined on one representative complex per record. Per record:
+    the median over its scored beats of (ours - reference), i.e. our median-beat fiducial
+    minus the median of the reference fiducial relative to the aligned R peaks (ours is
+    one value per record relative to R); then mean and SD over the records of a split.
+    """
+    out: dict[str, object] = {
+        "what": (
+            "per record: median over scored beats of (ours - reference) = our median-beat "
+            "fiducial minus the median reference fiducial, both relative to the aligned R; "
+            "mean / SD (ms) over records. Additional to the per-beat metric, not a "
+            "replacement: the CSE tolerances were set on one representative complex per "
+            "record"
+        )
+    }
+    for label, per in PER_RECORD.items():
+        splits: dict[str, dict[str, dict[str, float]]] = {}
+        for split, keep in (
+            ("tune", lambda rid: rid % 4 == 1),
+            ("test", lambda rid: rid % 4 == 3),
+            ("all", lambda rid: True),
+        ):
+            rows = {}
+            for k in KEYS:
+                meds = np.array(
+                    [
+                        float(np.median(e)) * 1000.0 / fs
+                        for rec, e in per.get(k, {}).items()
+                        if keep(int(rec)) and len(e)
+                    ]
+                )
+                mean = float(meds.mean()) if meds.size else math.nan
+                sd = float(meds.std(ddof=1)) if meds.size > 1 else math.nan
+                rows[k] = {
+                    "records": int(meds.size),
+                    "mean_ms": round(mean, 2),
+                    "sd_ms": round(sd, 2),
+                    "median_abs_ms": round(float(np.median(np.abs(meds))), 2)
+                    if meds.size
+                    else math.nan,
+                    "meets_target": bool(abs(mean) <= TARGET[k][0] and sd <= TARGET[k][1]),
+                }
+            splits[split] = rows
+        out[f"vs_{label}"] = splits
+    return out
+
+
+def qrs_width_sanity() -> dict[str, object]:
+    """Global QRS duration of records without a conduction abnormality against the 120 ms
+    wide-QRS cut of the triage rules: ours vs the LUDB earliest/latest reference, and
+    ours on the PTB healthy controls. Bounds how far the QRS bounds may be walked out."""
+    import csv
+
+    import wfdb
+
+    with (LUDB.parent / "ludb.csv").open() as f:
+        rows = {r["ID"]: r for r in csv.DictReader(f)}
+    with (PTB / "labels.csv").open() as f:
+        ptb_rows = list(csv.DictReader(f))
+    ref_ms, ours_ms = [], []
+    for rec in records():
+        row = rows[rec]
+        if row["Conduction abnormalities"].strip() or row["Cardiac pacing"].strip():
+            continue
+        ref = load_reference(rec)
+        ok = (ref.fid["qrs_on"] >= 0) & (ref.fid["qrs_off"] >= 0)
+        ref_ms.append(float(np.median(ref.fid["qrs_off"][ok] - ref.fid["qrs_on"][ok])) * 2)
+        fid = project_chain(*load_signal(rec))["fid"]
+        ours_ms.append((fid.qrs_off - fid.qrs_on) * 2.0)  # type: ignore[attr-defined]
+    ptb = []
+    for row in ptb_rows:
+        if row["reason_for_admission"] != "Healthy control":
+            continue
+        rec = wfdb.rdrecord(str(PTB / row["record"]))
+        fid = project_chain(np.ascontiguousarray(rec.p_signal.T), float(rec.fs))["fid"]
+        ptb.append((fid.qrs_off - fid.qrs_on) * 1000.0 / rec.fs)  # type: ignore[attr-defined]
+
+    def stats(v: list[float]) -> dict[str, float]:
+        a = np.asarray(v)
+        return {"n": int(a.size), "median_ms": round(float(np.median(a)), 1),
+                "n_at_least_120_ms": int((a >= 120).sum())}  # fmt: skip
+
+    return {
+        "what": (
+            "global QRS duration (ms); LUDB records without a conduction abnormality or "
+            "pacing (ludb.csv), reference = per-record median over beats of latest offset "
+            "- earliest onset; PTB healthy controls, first 10 s"
+        ),
+        "ludb_normal_conduction_reference": stats(ref_ms),
+        "ludb_normal_conduction_ours": stats(ours_ms),
+        "ptb_healthy_controls_ours": stats(ptb),
+    }
 
 
 def within_between(fs: float = 500.0) -> dict[str, dict[str, dict[str, float]]]:
@@ -351,7 +454,9 @@ def within_between(fs: float = 500.0) -> dict[str, dict[str, dict[str, float]]]:
     for label, per in PER_RECORD.items():
         rows = {}
         for k in KEYS:
-            recs = [np.asarray(e) * 1000.0 / fs for e in per.get(k, []) if len(e) > 1]
+            recs = [
+                np.asarray(e) * 1000.0 / fs for e in per.get(k, {}).values() if len(e) > 1
+            ]
             within = np.concatenate([e - e.mean() for e in recs])
             means = np.array([e.mean() for e in recs])
             rows[k] = {
@@ -648,7 +753,14 @@ def main() -> int:
             "DelineationConfig constants tuned only on records id % 4 == 1 "
             "('tune'); 'test' = id % 4 == 3 (held out); 'all' = both. The T-end rule "
             "'a lead votes only if its T peak leaves t_search_s before the window end' "
-            "and t_quantile 0.85 were chosen on 'tune' against the primary reference"
+            "and t_quantile 0.85 were chosen on 'tune' against the primary reference. "
+            "QRS-onset noise multiple 1.5 (was 2.0): lowest on 'tune' that adds no QRS "
+            ">= 120 ms among the PTB healthy controls and the tune records without a "
+            "conduction abnormality (see qrs_width_sanity); the T-end rule 'a lead whose "
+            "largest deviation is the first sample of the T window does not vote' was "
+            "seen on LUDB 57 (tune) and kept on its tune result (-12.7/30.7 -> "
+            "-12.4/30.5 ms at onset multiple 1.4). Test records were looked at "
+            "(plots of 3, 35, 43, 83) only to describe failure modes, not to choose"
         ),
         "secondary_reference": (
             "'*_vs_median_of_leads': same beats scored against the median over the "
@@ -678,6 +790,10 @@ def main() -> int:
     results["splits"] = splits
     wb = within_between()
     results["error_sd_within_vs_between_records_all"] = wb
+    rec_level = record_level()
+    width = qrs_width_sanity()
+    results["record_level_cse_style"] = rec_level
+    results["qrs_width_sanity"] = width
     results["per_beat_redelineation_check"] = per_beat_check()
     results["fs_consistency"] = fs_consistency()
     results["p_wave_presence"] = p_presence()
@@ -703,6 +819,13 @@ def main() -> int:
             for k, v in rows.items()
         }
         print(f"  vs {label:16}", pairs)
+    print("record-level (CSE-style, additional) vs earliest/latest, mean/SD ms:")
+    vs_extreme = rec_level["vs_extreme"]
+    assert isinstance(vs_extreme, dict)
+    for split, per_key in vs_extreme.items():
+        line = {k: f"{v['mean_ms']:+.1f}/{v['sd_ms']:.1f}" for k, v in per_key.items()}
+        print(f"  {split:5}", line)
+    print("QRS width sanity:", {k: v for k, v in width.items() if k != "what"})
     print("P presence:", results["p_wave_presence"])
     st = results["st_sanity_ptb"]
     print("ST sanity:", {k: v for k, v in st.items() if k != "per_record"})  # type: ignore[union-attr]
