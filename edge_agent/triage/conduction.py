@@ -253,9 +253,10 @@ def pvc_evidence(
     Returns
     -------
     PvcEvidence or None
-        ``None`` without beats.
+        ``None`` without beats or without a valid ``fs`` / ``n_samples`` (the rules then
+        keep the rhythm stage's count).
     """
-    if beats is None:
+    if beats is None or fs <= 0 or n_samples <= 0:
         return None
     r = np.asarray(beats.rpeaks, dtype=np.int64)
     v = np.array([lab is BeatClass.VENTRICULAR for lab in beats.labels], dtype=bool)

@@ -273,3 +273,11 @@ def test_real_mitdb_window_pvcs_counted(shared_data: Path) -> None:
     assert n_v == 5 and ev is not None, f"{n_v} annotated V, {ev}"
     assert ev.n_counted >= n_v - 1, f"{n_v} annotated V, {ev}"
     assert "PVC" in _after(a)
+
+
+def test_pvc_evidence_needs_beats_and_a_record_length() -> None:
+    r = [300 + 500 * k for k in range(10)]
+    assert pvc_evidence(None, FS, 5000) is None
+    assert pvc_evidence(_beats(r, {4}), FS, 0) is None, "no length: keep the stage count"
+    empty = pvc_evidence(_beats([], set()), FS, 5000)
+    assert empty is not None and (empty.n_beats, empty.n_counted) == (0, 0), f"{empty}"
