@@ -38,22 +38,25 @@ def median(values: ArrayLike, axis: int = -1) -> NDArray[np.float64] | np.float6
     n = a.shape[axis] if a.ndim else 1
     if a.ndim == 0 or n == 0:
         return np.asarray(np.median(a, axis=axis if a.ndim else None), dtype=np.float64)[()]
-    if a.ndim == 1:  # the common case, without the generic take/where
-        s1 = np.sort(a)
-        if np.isnan(s1[-1]):
+    if a.ndim == 1:  # the common case, in Python floats (the same IEEE arithmetic)
+        s1 = a.copy()
+        s1.sort()
+        last = float(s1[-1])
+        if last != last:  # NaN sorts last
             return np.float64(np.nan)
-        m = np.float64(s1[n // 2])
-        return m if n % 2 else np.float64(0.5 * (s1[n // 2 - 1] + m))
+        m = float(s1[n // 2])
+        return np.float64(m if n % 2 else 0.5 * (float(s1[n // 2 - 1]) + m))
     srt = np.sort(a, axis=axis)
-    mid = np.take(srt, n // 2, axis=axis)
+    mid = srt.take(n // 2, axis=axis)
     if n % 2 == 0:
-        mid = 0.5 * (np.take(srt, n // 2 - 1, axis=axis) + mid)
-    last = np.take(srt, n - 1, axis=axis)  # NaN sorts last
-    out: NDArray[np.float64] = np.where(np.isnan(last), np.nan, mid)
+        mid = 0.5 * (srt.take(n // 2 - 1, axis=axis) + mid)
+    last = srt.take(n - 1, axis=axis)  # NaN sorts last
+    nan = np.isnan(last)
+    out: NDArray[np.float64] = np.where(nan, np.nan, mid) if nan.any() else mid
     return out[()] if out.ndim == 0 else out
 
 
-_ADD_REDUCE: Any = np.add.reduce  # typed loosely: numpy's stubs reject a plain bool keepdims
+_ADD_REDUCE: Any = np.add.reduce  # loosely typed: the stubs reject a plain bool keepdims
 
 
 def mean(

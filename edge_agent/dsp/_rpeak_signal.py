@@ -143,12 +143,10 @@ def _periodicity(
     over lags of 0.25 to 2 s (30-240 bpm). Returns (leads, blocks).
     """
     n_leads, n = env.shape
-    k = max(1, int(round(fs / 50.0)))
-    m = n // k
+    k, m, w, nw, lo, hi, unbias, left, right, frac, rest = _periodicity_plan(
+        n, fs, window_s, blocks, block
+    )
     e = np.sqrt(_block_mean(env, k)[:, :m])
-    fd = fs / k
-    w = max(4, int(round(window_s * fd)))
-    nw = max(1, m // w)
     if m < w:
         e = np.pad(e, ((0, 0), (0, w - m)))
     seg = e[:, : nw * w].reshape(n_leads, nw, w)
@@ -156,22 +154,53 @@ def _periodicity(
     np.subtract(seg, mean(seg, -1, keepdims=True), out=padded[..., :w])
     spec = np.fft.rfft(padded, axis=-1)
     ac = np.fft.irfft(spec * np.conj(spec), 2 * w, axis=-1)
-    lo = max(1, int(0.25 * fd))
-    hi = max(lo + 1, min(int(2.0 * fd), w // 2))
     # unbiased (x w / (w - lag)), then normalised by lag 0 and maximised over lo..hi lags;
     # dividing by a positive lag-0 value is monotonic, so it is applied after the max
     zero = ac[..., 0]  # its unbiasing factor is w / w = 1
-    peak = (ac[..., lo:hi] * (w / np.maximum(w - np.arange(lo, hi), 1))).max(axis=-1)
+    peak = (ac[..., lo:hi] * unbias).max(axis=-1)
     q = np.divide(peak, zero, out=np.zeros(peak.shape), where=zero > 0)
     # linear interpolation from window centres to block centres, all leads at once
+    out: NDArray[np.float64] = q[:, left] * rest + q[:, right] * frac
+    return out
+
+
+@lru_cache(maxsize=64)
+def _periodicity_plan(
+    n: int, fs: float, window_s: float, blocks: int, block: int
+) -> tuple[
+    int,
+    int,
+    int,
+    int,
+    int,
+    int,
+    NDArray[np.float64],
+    NDArray[np.intp],
+    NDArray[np.intp],
+    NDArray[np.float64],
+    NDArray[np.float64],
+]:
+    """The sizes and constant arrays of :func:`_periodicity` for one record shape:
+    (k, m, w, nw, lo, hi, unbiasing factors of lags lo..hi, and the interpolation from
+    window to block centres: left, right, frac, 1 - frac)."""
+    k = max(1, int(round(fs / 50.0)))
+    m = n // k
+    fd = fs / k
+    w = max(4, int(round(window_s * fd)))
+    nw = max(1, m // w)
+    lo = max(1, int(0.25 * fd))
+    hi = max(lo + 1, min(int(2.0 * fd), w // 2))
+    unbias = w / np.maximum(w - np.arange(lo, hi), 1)
     centres_w = (np.arange(nw) + 0.5) * w * k
     centres_b = (np.arange(blocks) + 0.5) * block
     where = np.interp(centres_b, centres_w, np.arange(nw, dtype=np.float64))
     left = np.floor(where).astype(np.intp)
     right = np.minimum(left + 1, nw - 1)
     frac = where - left
-    out: NDArray[np.float64] = q[:, left] * (1.0 - frac) + q[:, right] * frac
-    return out
+    rest = 1.0 - frac
+    for a in (unbias, left, right, frac, rest):
+        a.setflags(write=False)
+    return k, m, w, nw, lo, hi, unbias, left, right, frac, rest
 
 
 def _positive_median(v: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -531,7 +531,7 @@ def beat_quality_features(
     if n_blk >= 3:
         blocks = slope[:, : n_blk * blk].reshape(n_leads, n_blk, blk)
         pos = blocks.argmax(axis=2)
-        val = np.take_along_axis(blocks, pos[:, :, None], axis=2)[:, :, 0]
+        val = blocks.max(axis=2)  # the value at ``pos``, without a gather
         per2 = max(1, n_blk // 8)
         typical = np.asarray(median(val[:, : per2 * 8].reshape(n_leads, -1, 8).max(axis=2)))
         keep = val > 0.3 * typical[:, None]

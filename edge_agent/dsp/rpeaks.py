@@ -472,4 +472,16 @@ def detect_rpeaks_checked(
         return _EMPTY
     best = int(weights.argmax())
     peaks = cand[np.asarray(keep, dtype=np.int64)]
-    return np.unique(_refine(bp[best], x[best], peaks, ns.refine, k))
+    return _sorted_unique(_refine(bp[best], x[best], peaks, ns.refine, k))
+
+
+def _sorted_unique(v: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``np.unique`` of a 1-D integer array (sort, drop repeats), minus its overhead."""
+    v = np.sort(v)
+    if v.size > 1:
+        fresh = np.empty(v.size, dtype=bool)
+        fresh[0] = True
+        np.not_equal(v[1:], v[:-1], out=fresh[1:])
+        if not fresh.all():
+            v = v[fresh]
+    return v
