@@ -418,6 +418,18 @@ def main() -> None:
         results[f"{label} frequent PVC (>= 3 V or >= 10 %)"] = {"PVC": ft}
         for when in ("before", "after"):
             print(f"{label + ' frequent PVC':48s} {'PVC':5s} {when:8s} {_fmt(ft[when])}")
+    per_record: dict[str, dict[str, int]] = {}
+    for it in items:
+        if it.dataset != "mitdb" or it.part != "held":
+            continue
+        rec = per_record.setdefault(
+            it.record.split("@")[0], {"fp_before": 0, "fp_after": 0, "fn_after": 0}
+        )
+        y = it.truth["PVC"]
+        rec["fp_before"] += int("PVC" in it.before and not y)
+        rec["fp_after"] += int("PVC" in it.after and not y)
+        rec["fn_after"] += int("PVC" not in it.after and y)
+    results["mitdb_held_out_per_record_windows"] = per_record
     ptb = [it for it in items if it.dataset == "ptbxl"]
     stemi_changed = [it.record for it in ptb if it.stemi_before != it.stemi_after]
     doc = {
