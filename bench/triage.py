@@ -23,9 +23,12 @@ analysed once with the raw calls of every source; the combination is applied her
 the same function the triage uses.
 
 The shipped STEMI feature model was trained on every real STEMI patient, so its calls on
-them here are in-sample; the honest numbers are the leave-one-patient-out ones
-(``stemi.lopo``: LOPO probabilities from ``models/stemi_features/lopo_predictions.json``
-for the positives, the shipped model on the never-trained normals).
+them here are in-sample; the honest numbers are the nested leave-one-patient-out ones
+(``stemi.lopo_all_real_stemi_vs_normals``: each positive window called by the outer-fold
+model and threshold that never saw its patient, from
+``models/stemi_features/lopo_predictions.json``; the shipped model on the never-trained
+normals), reported per window and per patient (Wilson CI), with specificity per control
+set, including the pool normals' outer-fold calls.
 
 95 % CIs are percentile bootstrap (1000 resamples). AUC is the model probability's;
 for rules and the combination (binary decisions) ``auc`` is the binary AUC, (Se + Sp)/2.
@@ -52,6 +55,7 @@ from edge_agent.triage.combine import (
 from edge_agent.triage.labels import Code
 from models.datasets import CLASSES, Example, load_external_stemi, load_split
 from models.train import binary_metrics
+from models.train_stemi import boot_ci, wilson
 
 log = logging.getLogger("bench.triage")
 OUT = Path(__file__).resolve().parent / "results" / "triage.json"
@@ -74,13 +78,19 @@ RULE_CODES: dict[str, set[str]] = {
 }
 
 
+def _control_set(e: Example) -> str:
+    if e.tags.get("reason") == "Healthy control":
+        return "ptb_healthy"
+    return f"{e.dataset}_{e.split}"
+
+
 def run_record(e: Example, model: Any) -> dict[str, Any]:
     """Analyse one example: per-class calls of each source and the probabilities."""
     t0 = time.perf_counter()
     a = analyze(e.x, e.fs, e.leads, age_years=e.age, sex=e.sex, model=model)
     ms = (time.perf_counter() - t0) * 1000
     stemi_ms = None
-    if model.stemi is not None and a.median is not None:
+    if model.stemi is not None and a.median is not None and len(e.leads) >= 12:
         t1 = time.perf_counter()
         stemi_model_finding(
             model.stemi, median=a.median, fiducials=a.fiducials, leads=a.leads,
@@ -181,37 +191,114 @@ def stemi_set(
     return out
 
 
+def _patient_of(record: str) -> str:
+    return record.split("/")[1].split("@")[0].split("_")[0]
+
+
 def stemi_lopo(
-    pos: list[int], neg: list[int], results: list[dict[str, Any]], threshold: float
+    pos: list[int],
+    neg: list[int],
+    results: list[dict[str, Any]],
+    threshold: float,
+    neg_source: list[str],
 ) -> dict[str, Any]:
-    """Honest STEMI numbers: LOPO feature-model probabilities for the positives."""
+    """Honest STEMI numbers: nested-LOPO feature-model calls for the positives.
+
+    Positives: the probability and threshold of the outer fold that held their patient out
+    (``models/stemi_features/lopo_predictions.json``). Negatives: the bench's normals
+    scored by the shipped model at the shipped threshold (never trained on), and the
+    pool normals' outer-fold calls from the same file.
+    """
     lopo = json.loads(LOPO.read_text())
-    keep = pos  # a window without features (no LOPO probability) counts as p = 0
-    y = np.array([1] * len(keep) + [0] * len(neg))
-    p_pos = np.array([lopo.get(results[j]["record"], 0.0) for j in keep])
+    keep = pos  # a window without features (no LOPO probability) counts as not called
+
+    def called(rec: str) -> tuple[float, bool]:
+        v = lopo.get(rec)
+        if v is None:
+            return 0.0, False
+        return float(v["p"]), float(v["p"]) >= float(v["threshold"])
+
+    p_pos = np.array([called(results[j]["record"])[0] for j in keep])
+    f_pos = np.array([called(results[j]["record"])[1] for j in keep])
     p_neg = np.array([results[j]["prob"].get("STEMI@stemi_features", 0.0) for j in neg])
+    y = np.array([1] * len(keep) + [0] * len(neg))
     p = np.r_[p_pos, p_neg]
-    feat = p >= threshold
+    feat = np.r_[f_pos, p_neg >= threshold]
     # the other sources as the cart combines them (the CNN's STEMI is gated by its card)
     other = np.array([results[j]["combined_other_stemi"] for j in keep + neg])
     rules = np.array([results[j]["rules"]["STEMI"] for j in keep + neg])
-    patients = [
-        results[j]["record"].split("/")[1].split("@")[0].split("_")[0] for j in keep
-    ]
-    hit = (feat | other)[: len(keep)]
-    per_patient = {
-        pt: f"{int(hit[[i for i, q in enumerate(patients) if q == pt]].sum())}/"
-        f"{patients.count(pt)}"
-        for pt in dict.fromkeys(patients)
+    patients = [_patient_of(results[j]["record"]) for j in keep]
+    comb = feat | other
+    hit = comb[: len(keep)]
+    per_patient: dict[str, dict[str, Any]] = {}
+    for pt in dict.fromkeys(patients):
+        m = np.array([q == pt for q in patients])
+        per_patient[pt] = {"detected": int(hit[m].sum()), "windows": int(m.sum())}
+    frac = np.array([v["detected"] / v["windows"] for v in per_patient.values()])
+    n_det = int((frac >= 0.5).sum())
+    fired_neg = comb[len(keep) :]
+    by_source = {
+        src: _spec(fired_neg[[i for i, s in enumerate(neg_source) if s == src]])
+        for src in dict.fromkeys(neg_source)
     }
+    pool = [v for v in lopo.values() if v["y"] == 0 and v["normal"]]
+    pool_fired = np.array([v["p"] >= v["threshold"] for v in pool], dtype=bool)
+    for src in sorted({v["source"] for v in pool}):
+        sel = np.array([v["source"] == src for v in pool], dtype=bool)
+        by_source[f"{src} (pool, nested LOPO)"] = _spec(pool_fired[sel])
+    all_fired = np.r_[fired_neg, pool_fired]
+    # post hoc view: feature set fixed to the runtime one (models/stemi_features/card.md)
+    fixed = [
+        (v := lopo.get(results[j]["record"])) is not None
+        and float(v["p_fixed_set"]) >= float(v["threshold_fixed_set"])
+        for j in keep
+    ]
+    hit_fixed = np.array(fixed, dtype=bool) | other[: len(keep)]
+    per_fixed = {
+        pt: int(hit_fixed[[q == pt for q in patients]].sum()) for pt in per_patient
+    }
+    frac_fixed = np.array([per_fixed[pt] / v["windows"] for pt, v in per_patient.items()])
     return {
-        "note": "positives scored by the feature model trained without their patient "
-        "(models/train_stemi.py); normals by the shipped model (never trained on them)",
+        "note": "positives scored by the feature model of the nested-LOPO outer fold that "
+        "held their patient out (models/train_stemi.py), at that fold's threshold; the "
+        "bench normals by the shipped model (never trained on them); the rules on every "
+        "record as analysed here",
         "n_without_features": sum(results[j]["record"] not in lopo for j in pos),
         "stemi_features": binary_metrics(y, feat.astype(int), p),
         "rules_or_stemi_features": binary_metrics(y, (feat | rules).astype(int), None),
-        "combined": binary_metrics(y, (feat | other).astype(int), None),
-        "combined_per_patient_detected": per_patient,
+        "combined": binary_metrics(y, comb.astype(int), None),
+        "combined_per_patient": per_patient,
+        "combined_patients_detected": {
+            "detected": n_det,
+            "n": len(frac),
+            "sensitivity": round(n_det / len(frac), 4),
+            "ci95_wilson": wilson(n_det, len(frac)),
+            "rule": "a patient is detected when at least half its windows are called",
+        },
+        "combined_patient_mean_sensitivity": {
+            "value": round(float(frac.mean()), 4),
+            "ci95_patient_bootstrap": boot_ci(frac),
+        },
+        "combined_specificity_by_control_set": by_source,
+        "post_hoc_feature_set_fixed": {
+            "what": "positives called by the nested LOPO with the feature set fixed to the "
+            "runtime one (designed after the 1.2.0 misses were known: post hoc)",
+            "sensitivity_windows": round(float(hit_fixed.mean()), 4),
+            "patients_detected": int((frac_fixed >= 0.5).sum()),
+            "per_patient_detected": per_fixed,
+        },
+        "combined_specificity_all_normals": _spec(all_fired)
+        | {"what": "bench normals (shipped model) + pool normals (nested LOPO)"},
+    }
+
+
+def _spec(fired: np.ndarray) -> dict[str, Any]:
+    n, k = int(len(fired)), int((~fired).sum())
+    return {
+        "n": n,
+        "specificity": round(k / n, 4) if n else None,
+        "ci95_wilson": wilson(k, n),
+        "fired": int(fired.sum()),
     }
 
 
@@ -287,6 +374,7 @@ def main() -> None:
                 normals,
                 results,
                 model.stemi.threshold,
+                [_control_set(allx[j]) for j in normals],
             ),
             "non_stemi_abnormal_false_fire": {
                 src: int(sum(results[j][src]["STEMI"] for j in non_stemi_abnormal))
@@ -357,7 +445,12 @@ def main() -> None:
                     "p_stemi_features": round(
                         results[j]["prob"].get("STEMI@stemi_features", 0.0), 3
                     ),
-                    "p_stemi_features_lopo": lopo_p.get(results[j]["record"]),
+                    "p_stemi_features_lopo": (lopo_p.get(results[j]["record"]) or {}).get(
+                        "p"
+                    ),
+                    "threshold_lopo": (lopo_p.get(results[j]["record"]) or {}).get(
+                        "threshold"
+                    ),
                     "rules_detail": results[j]["stemi_detail"],
                 }
                 for j in ludb_stemi + ptb_acute
@@ -417,6 +510,22 @@ def print_table(report: dict[str, Any]) -> None:
             n = f"{s['n_pos']:>4}/{s['n_neg']:<4}"
             se, sp, ppv = _f(s, "sensitivity"), _f(s, "specificity"), _f(s, "ppv")
             print(f"{name:32} {src:8} {n}  {se:18} {sp:18} {ppv:18} {_f(s, 'auc')}")
+    lo = report["stemi"]["lopo_all_real_stemi_vs_normals"]
+    pd = lo["combined_patients_detected"]
+    print(
+        f"STEMI LOPO combined: patients {pd['detected']}/{pd['n']} "
+        f"[{pd['ci95_wilson'][0]:.2f},{pd['ci95_wilson'][1]:.2f}], patient-mean "
+        f"{lo['combined_patient_mean_sensitivity']['value']:.2f}; "
+        + ", ".join(f"{k}:{v['detected']}/{v['windows']}"
+                    for k, v in lo["combined_per_patient"].items())
+    )  # fmt: skip
+    for src, v in lo["combined_specificity_by_control_set"].items():
+        print(
+            f"  specificity {src:40} {v['specificity']:.3f} "
+            f"[{v['ci95_wilson'][0]:.2f},{v['ci95_wilson'][1]:.2f}] n={v['n']}"
+        )
+    a = lo["combined_specificity_all_normals"]
+    print(f"  specificity all normals {a['specificity']:.3f} n={a['n']}")
     print(f"median analyze() with model: {report['analyze_ms_median']} ms")
     sm = report["stemi_features_ms"]
     print(f"STEMI feature model per record: median {sm['median']} ms, p90 {sm['p90']} ms")

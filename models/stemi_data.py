@@ -2,7 +2,8 @@
 
 Every record (and every augmented copy) is analysed by ``analyze`` exactly as at the cart
 (rules only, no model); the features come from its median beat and global fiducials
-(:func:`edge_agent.triage.stemi_features.stemi_features`). A change of the core's
+(:func:`edge_agent.triage.stemi_features.feature_dict`: every candidate feature by name;
+``Row.x`` is the runtime row, ``FEATURE_NAMES`` of that dict). A change of the core's
 delineation (J point) therefore reaches the model at the next ``models/train_stemi.py``.
 
 Sets (by patient):
@@ -33,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_agent.analysis import Analysis, analyze
-from edge_agent.triage.stemi_features import stemi_features
+from edge_agent.triage.stemi_features import FEATURE_NAMES, feature_dict
 from edge_agent.types import normalize_lead_name
 from models import datasets as ds
 
@@ -64,13 +65,20 @@ class Row:
     x: NDArray[np.float32] | None
     kind: str  # "real" or "aug:<territory>"
     tags: dict[str, str] = field(default_factory=dict)
+    feats: dict[str, float] | None = None  # every candidate feature by name
 
 
-def features_of(a: Analysis) -> NDArray[np.float32] | None:
-    """The feature row of one analysis (the same call as ``triage`` makes at runtime)."""
+def feature_table(a: Analysis) -> dict[str, float] | None:
+    """Every candidate feature of one analysis, by name.
+
+    The same computation as ``triage`` runs at cart (``stemi_features`` is this dict in
+    ``FEATURE_NAMES`` order).
+    """
     iv = a.intervals
     hr = a.rhythm.heart_rate_bpm if a.rhythm is not None else None
-    return stemi_features(
+    if a.median is None or a.fiducials is None:
+        return None
+    return feature_dict(
         a.median,
         a.fiducials,
         a.leads,
@@ -78,6 +86,12 @@ def features_of(a: Analysis) -> NDArray[np.float32] | None:
         iv.qrs_ms if iv is not None else None,
         hr,
     )
+
+
+def _row_x(fd: dict[str, float] | None) -> NDArray[np.float32] | None:
+    if fd is None:
+        return None
+    return np.asarray([fd[f] for f in FEATURE_NAMES], dtype=np.float32)[None, :]
 
 
 def inject_st(
@@ -189,8 +203,9 @@ def build_rows(root: Path = ds.SHARED, n_aug: int = 3, seed: int = 20261124) -> 
             f.code == "STEMI" and f.source.startswith("rules:") for f in a.triage.findings
         ):
             tags["rules_stemi"] = "1"
+        fd = feature_table(a)
         rows.append(
-            Row(e.dataset, e.record, e.patient, split, y, features_of(a), "real", tags)
+            Row(e.dataset, e.record, e.patient, split, y, _row_x(fd), "real", tags, fd)
         )
         lbbb = bool(e.labels[ds.CLASSES.index("LBBB")])
         if split != "pool" or y or len(e.leads) < 12 or e.tags.get("paced") or lbbb:
@@ -211,8 +226,9 @@ def build_rows(root: Path = ds.SHARED, n_aug: int = 3, seed: int = 20261124) -> 
                 e.labels,
                 e.known,
             )
-            fa = features_of(_analyse(ea))
+            fa = feature_table(_analyse(ea))
             rows.append(
-                Row(e.dataset, e.record, e.patient, "pool", 1, fa, f"aug:{terr}", tags)
-            )
+                Row(e.dataset, e.record, e.patient, "pool", 1, _row_x(fa), f"aug:{terr}",
+                    tags, fa)
+            )  # fmt: skip
     return rows

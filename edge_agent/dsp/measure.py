@@ -33,8 +33,10 @@ __all__ = ["measure_axes", "measure_intervals", "measure_leads"]
 
 # Deflections smaller than this are not counted as a Q, R or S wave (mV).
 MIN_WAVE_MV = 0.02
-# ST levels are averaged over +/- this many seconds around J, J+60 and J+80 ms.
+# ST levels are averaged over +/- this many seconds around J, J+20, J+40, J+60, J+80 ms.
 ST_HALF_WINDOW_S = 0.002
+# Delays after J (s) at which the ST level is read.
+ST_DELAYS_S = (0.0, 0.020, 0.040, 0.060, 0.080)
 
 
 def _ms(samples: int, fs: float) -> float:
@@ -213,11 +215,11 @@ def _qrs_waves(
 def _st_levels(
     dev: NDArray[np.float64], j: int, fs: float
 ) -> list[NDArray[np.float64] | None]:
-    """Mean deviation over +/- 2 ms at J, J+60 ms and J+80 ms; None past the beat."""
+    """Mean deviation over +/- 2 ms at each ``ST_DELAYS_S`` after J; None past the beat."""
     half = max(0, round(ST_HALF_WINDOW_S * fs))
     n = dev.shape[1]
     out: list[NDArray[np.float64] | None] = []
-    for delay_s in (0.0, 0.060, 0.080):
+    for delay_s in ST_DELAYS_S:
         c = j + round(delay_s * fs)
         if c + half >= n:
             out.append(None)
@@ -261,12 +263,12 @@ def measure_leads(
     Returns
     -------
     tuple of LeadMeasures
-        One per lead. ST at J, J+60 ms, J+80 ms (mean over +/- 2 ms) against the PR
-        segment; Q the negative deflection before the first positive wave and its
-        duration (onset to return to baseline), R the largest positive deflection, S the
-        deepest negative deflection after the first positive wave (QS complexes: Q = the
-        whole negative complex, R = S = 0);
-        deflections under 0.02 mV count as absent (0). T is the signed extreme between
+        One per lead. ST at J, J+20, J+40, J+60 and J+80 ms (mean over +/- 2 ms)
+        against the PR segment; Q the negative deflection before the first positive wave
+        and its duration (onset to return to baseline), R the largest positive deflection,
+        S the deepest negative deflection after the first positive wave (QS complexes:
+        Q = the whole negative complex, R = S = 0); deflections under 0.02 mV count as
+        absent (0). T is the signed extreme between
         J+40 ms and T end. Fields are None when the fiducials they need are absent.
     """
     w, _ = _check(median, leads)
@@ -296,13 +298,15 @@ def measure_leads(
         LeadMeasures(
             lead=str(leads[i]),
             st_j_mv=_pick(st[0], i),
-            st_j60_mv=_pick(st[1], i),
-            st_j80_mv=_pick(st[2], i),
+            st_j60_mv=_pick(st[3], i),
+            st_j80_mv=_pick(st[4], i),
             r_mv=float(r_mv[i]),
             s_mv=float(s_mv[i]),
             q_mv=float(q_mv[i]),
             q_ms=float(q_ms[i]),
             t_mv=_pick(t_mv, i),
+            st_j20_mv=_pick(st[1], i),
+            st_j40_mv=_pick(st[2], i),
         )
         for i in range(n_leads)
     )

@@ -161,7 +161,8 @@ class LeadMeasures:
     """Amplitude measurements of one lead on the median beat, in mV and ms.
 
     ST levels are against the PR-segment (isoelectric) baseline: ``st_j_mv`` at the J point
-    (QRS offset), ``st_j60_mv`` and ``st_j80_mv`` 60 and 80 ms after it. ``q_mv``/``s_mv``
+    (QRS offset), ``st_j60_mv`` and ``st_j80_mv`` 60 and 80 ms after it (``st_j20_mv`` and
+    ``st_j40_mv`` at 20 and 40 ms, read by the STEMI feature model). ``q_mv``/``s_mv``
     are negative deflections reported as negative numbers; ``t_mv`` is the signed T peak.
     """
 
@@ -174,6 +175,8 @@ class LeadMeasures:
     q_mv: float | None
     q_ms: float | None
     t_mv: float | None
+    st_j20_mv: float | None = None
+    st_j40_mv: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,13 @@ Pure numpy. The same function builds the training rows in ``models/train_stemi.p
 ``edge_agent.analyze`` output, so a change of the core's J point reaches the model at the
 next retrain) and the runtime row in :mod:`edge_agent.triage.combine`.
 
-Per lead, against the core's isoelectric PR-segment level
-(:func:`edge_agent.dsp.delineate.isoelectric_level`), with the J point the global QRS
-offset: ST at J, J+40, J+60 and J+80 ms; R height and S depth; the initial negative
-deflection (Q/QS width and depth); the signed T peak. Missing limb leads are derived from
-two recorded ones (Einthoven/Goldberger) on the median beat.
+Per-lead values come from one source, the core's
+:func:`edge_agent.dsp.measure.measure_leads` (the same call that fills ``analyze``'s
+``lead_measures`` and ``st_mv``), run on the median beat completed to the 12 standard
+leads (missing limb leads derived from two recorded ones, Einthoven/Goldberger): ST at J,
+J+40, J+60 and J+80 ms against the PR segment with J the global QRS offset; R, S, Q and
+Q duration; the signed T peak (J+40 ms to T end). The frontal QRS and T axes come from
+:func:`edge_agent.dsp.measure.measure_axes` on the same beat.
 
 Per territory (inferior II/III/aVF, lateral I/aVL/V5/V6, anterior/septal V1-V4), after
 the Fourth Universal Definition of MI's "two contiguous leads" (Thygesen K et al.,
@@ -18,13 +20,19 @@ same relative to the pair's QRS amplitude (Armstrong EJ et al., "Electrocardiogr
 criteria for ST-elevation myocardial infarction in patients with left ventricular
 hypertrophy", Am J Cardiol 110:977-983, 2012: ST/QRS ratio), the ST shape (coved:
 J+40 above the chord J..J+80; Smith SW, "T/QRS ratio best distinguishes ventricular
-aneurysm from anterior myocardial infarction", Am J Emerg Med 23:279-287, 2005), mean T
-amplitude and T inversion, Q-wave width and depth (old or evolving infarction), and the
-reciprocal ST depression and T inversion in the opposite leads (Birnbaum Y, Drew BJ,
-Postgrad Med J 79:490-504, 2003). Global: QRS duration (wide QRS = secondary ST-T),
-heart rate, aVR ST, diffuse elevation (early repolarisation / pericarditis spread), the
-deepest ST depression, V1-V3 depression (posterior) and Sokolow-Lyon voltage (LVH strain
-is the classic mimic; Sokolow M, Lyon TP, Am Heart J 37:161-186, 1949).
+aneurysm from anterior myocardial infarction", Am J Emerg Med 23:279-287, 2005), the
+upright and the inverted part of the T waves as two features (hyperacute T and evolving
+T inversion both speak for infarction, a single signed mean cannot say so), T inversion,
+T/QRS amplitude in two contiguous leads (hyperacute T), Q-wave width and depth (old or
+evolving infarction), and the reciprocal ST depression and T inversion in the opposite
+leads (Birnbaum Y, Drew BJ, Postgrad Med J 79:490-504, 2003). Global: QRS duration (wide
+QRS = secondary ST-T), heart rate, aVR ST, diffuse elevation (early repolarisation /
+pericarditis spread), the deepest ST depression, V1-V3 depression (posterior),
+Sokolow-Lyon voltage (LVH strain is the classic mimic; Sokolow M, Lyon TP, Am Heart J
+37:161-186, 1949) and the frontal QRS-T angle.
+
+:func:`feature_dict` also computes candidates that were evaluated and left out of the
+model (``e20``, ``t_mean``, ``t_depth``; models/stemi_features/card.md).
 """
 
 from __future__ import annotations
@@ -34,8 +42,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from edge_agent.dsp.delineate import isoelectric_level
-from edge_agent.dsp.results import Fiducials, MedianBeat
+from edge_agent.dsp.measure import measure_axes, measure_leads
+from edge_agent.dsp.results import Fiducials, LeadMeasures, MedianBeat
 from edge_agent.triage.model_input import complete_limb_leads
 from edge_agent.types import STANDARD_12, normalize_lead_name
 
@@ -43,7 +51,7 @@ __all__ = [
     "FEATURE_NAMES",
     "MIN_STEMI_LEADS",
     "TERRITORIES",
-    "lead_table",
+    "feature_dict",
     "stemi_features",
 ]
 
@@ -67,14 +75,16 @@ TERRITORIES: dict[
 _TERR_FEATS = (
     "e40",  # max over contiguous pairs of min ST at J+40 (mV)
     "e60",  # same at J+60
-    "e60_rel",  # same, ST J+60 / QRS peak-to-peak of the lead
+    "e60_rel",  # same, ST J+60 / QRS amplitude of the lead
     "coved",  # max over territory leads of ST40 - (STJ + ST80) / 2 (mV)
-    "t_mean",  # mean signed T peak of the territory leads (mV)
     "t_inv",  # fraction of territory leads with T < -0.05 mV
     "q_ms",  # widest initial negative deflection (Q/QS) in the territory (ms)
     "q_rel",  # deepest Q / (R + |Q|) in the territory
     "recip_dep",  # deepest ST depression at J+60 in the reciprocal leads (mV, >= 0)
     "recip_tinv",  # fraction of reciprocal leads with T < -0.05 mV
+    "t_pos",  # mean upright part of the territory's T peaks (mV, >= 0)
+    "t_neg",  # mean inverted part of the territory's T peaks (mV, >= 0)
+    "t_rel",  # max over contiguous pairs of min T / QRS amplitude (hyperacute T)
 )
 _GLOBAL_FEATS = (
     "qrs_ms",
@@ -84,6 +94,7 @@ _GLOBAL_FEATS = (
     "min_st60",  # deepest ST depression anywhere (mV, <= 0)
     "v1v3_dep",  # deepest depression V1-V3 (posterior), mV >= 0
     "lvh_volt",  # Sokolow-Lyon S(V1) + max R(V5, V6), mV (LVH strain mimics injury)
+    "qrs_t_angle",  # frontal QRS axis - T axis, folded to 0..180 degrees
 )
 FEATURE_NAMES: tuple[str, ...] = (
     tuple(f"{t}.{f}" for t in TERRITORIES for f in _TERR_FEATS) + _GLOBAL_FEATS
@@ -91,7 +102,6 @@ FEATURE_NAMES: tuple[str, ...] = (
 # Leads with signal (recorded or derived) needed before the feature model runs.
 MIN_STEMI_LEADS = 8
 _T_INV_MV = -0.05
-_MIN_WAVE_MV = 0.02
 
 
 def _complete(
@@ -110,69 +120,9 @@ def _complete(
     return full[0], full_mask[0]
 
 
-def lead_table(
-    median: MedianBeat,
-    fid: Fiducials,
-    names: Sequence[str],
-    usable: NDArray[np.bool_] | None = None,
-) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.bool_]] | None:
-    """Per-lead measurements (12, ``STANDARD_12`` order) and the lead mask.
-
-    Keys: ``st_j``, ``st40``, ``st60``, ``st80``, ``r``, ``s``, ``q``, ``q_ms``, ``t``
-    (mV, ``q``/``s`` as positive depths, ``q_ms`` in ms). ``None`` without QRS on/offset.
-    """
-    if fid.qrs_on is None or fid.qrs_off is None:
-        return None
-    fs = float(median.fs)
-    w, mask = _complete(np.asarray(median.waveform, dtype=np.float64), names, usable)
-    n = w.shape[1]
-    dev = w - isoelectric_level(w, fid.qrs_on, fs)[:, None]
-    half = max(0, round(0.002 * fs))
-    j = fid.qrs_off
-
-    def level(ms: float) -> NDArray[np.float64]:
-        c = min(n - 1, j + round(ms * fs / 1000.0))
-        return np.asarray(dev[:, max(0, c - half) : c + half + 1].mean(axis=1))
-
-    qrs = dev[:, fid.qrs_on : j + 1]
-    r = np.maximum(qrs.max(axis=1), 0.0)
-    r_at = qrs.argmax(axis=1)
-    s = np.array(
-        [max(0.0, -float(qrs[k, r_at[k] :].min())) for k in range(12)], dtype=np.float64
-    )
-    q = np.zeros(12)
-    q_ms = np.zeros(12)
-    for k in range(12):
-        big = np.flatnonzero(np.abs(qrs[k]) > _MIN_WAVE_MV)
-        if big.size == 0 or qrs[k, big[0]] > 0:
-            continue
-        back = np.flatnonzero(qrs[k, big[0] :] >= 0.0)
-        end = big[0] + (int(back[0]) if back.size else qrs.shape[1] - big[0])
-        q[k] = -float(qrs[k, :end].min())
-        q_ms[k] = 1000.0 * end / fs
-    t_lo = min(n - 1, j + round(0.08 * fs))
-    t_hi = (
-        fid.t_off
-        if fid.t_off is not None and fid.t_off > t_lo
-        else min(n, j + round(0.4 * fs))
-    )
-    seg = dev[:, t_lo:t_hi] if t_hi > t_lo else dev[:, t_lo : t_lo + 1]
-    t_idx = np.abs(seg).argmax(axis=1)
-    t = seg[np.arange(12), t_idx]
-    table = {
-        "st_j": level(0.0),
-        "st40": level(40.0),
-        "st60": level(60.0),
-        "st80": level(80.0),
-        "r": r,
-        "s": s,
-        "q": q,
-        "q_ms": q_ms,
-        "t": np.asarray(t, dtype=np.float64),
-    }
-    for v in table.values():
-        v[~mask] = 0.0
-    return table, mask
+def _arr(measures: Sequence[LeadMeasures], field: str) -> NDArray[np.float64]:
+    v = [getattr(m, field) for m in measures]
+    return np.array([0.0 if x is None else float(x) for x in v], dtype=np.float64)
 
 
 def _pair_max(
@@ -184,6 +134,82 @@ def _pair_max(
         if mask[ia] and mask[ib]:
             best = max(best, float(min(v[ia], v[ib])))
     return best
+
+
+def feature_dict(
+    median: MedianBeat,
+    fid: Fiducials,
+    names: Sequence[str],
+    usable: NDArray[np.bool_] | None = None,
+    qrs_ms: float | None = None,
+    hr_bpm: float | None = None,
+) -> dict[str, float] | None:
+    """Every candidate feature by name (``FEATURE_NAMES`` is the model's subset).
+
+    Per-lead values come from :func:`edge_agent.dsp.measure.measure_leads` (and the
+    frontal axes from :func:`~edge_agent.dsp.measure.measure_axes`) on the median beat
+    completed to the 12 standard leads. ``None`` under the conditions of
+    :func:`stemi_features`.
+    """
+    if fid.qrs_on is None or fid.qrs_off is None or fid.qrs_off <= fid.qrs_on:
+        return None
+    w, mask = _complete(np.asarray(median.waveform, dtype=np.float64), names, usable)
+    if int(mask.sum()) < MIN_STEMI_LEADS:
+        return None
+    full = MedianBeat(
+        waveform=w, r_index=median.r_index, n_beats=median.n_beats, fs=median.fs
+    )
+    lm = measure_leads(full, fid, STANDARD_12)
+    st_j, st20, st40 = _arr(lm, "st_j_mv"), _arr(lm, "st_j20_mv"), _arr(lm, "st_j40_mv")
+    st60, st80 = _arr(lm, "st_j60_mv"), _arr(lm, "st_j80_mv")
+    r, s, q = _arr(lm, "r_mv"), -_arr(lm, "s_mv"), -_arr(lm, "q_mv")
+    q_dur, t = _arr(lm, "q_ms"), _arr(lm, "t_mv")
+    for v in (st_j, st20, st40, st60, st80, r, s, q, q_dur, t):
+        v[~mask] = 0.0
+    qrs_amp = np.maximum(r + np.maximum(s, q), 0.3)
+    rel = st60 / qrs_amp
+    t_rel = t / qrs_amp
+    coved = st40 - (st_j + st80) / 2.0
+    q_rel = q / np.maximum(r + q, 0.05)
+    out: dict[str, float] = {}
+    for terr, (leads, pairs, recip) in TERRITORIES.items():
+        li = [_IDX[x] for x in leads if mask[_IDX[x]]]
+        ri = [_IDX[x] for x in recip if mask[_IDX[x]]]
+        vals = {
+            "e20": _pair_max(st20, mask, pairs),
+            "e40": _pair_max(st40, mask, pairs),
+            "e60": _pair_max(st60, mask, pairs),
+            "e60_rel": _pair_max(rel, mask, pairs),
+            "coved": float(coved[li].max()) if li else 0.0,
+            "t_mean": float(t[li].mean()) if li else 0.0,
+            "t_pos": float(np.maximum(t[li], 0.0).mean()) if li else 0.0,
+            "t_neg": float(np.maximum(-t[li], 0.0).mean()) if li else 0.0,
+            "t_inv": float((t[li] < _T_INV_MV).mean()) if li else 0.0,
+            "t_rel": _pair_max(t_rel, mask, pairs),
+            "t_depth": max(0.0, -float(t[li].min())) if li else 0.0,
+            "q_ms": float(q_dur[li].max()) if li else 0.0,
+            "q_rel": float(q_rel[li].max()) if li else 0.0,
+            "recip_dep": max(0.0, -float(st60[ri].min())) if ri else 0.0,
+            "recip_tinv": float((t[ri] < _T_INV_MV).mean()) if ri else 0.0,
+        }
+        out |= {f"{terr}.{k}": v for k, v in vals.items()}
+    m = mask
+    v13 = [_IDX[x] for x in ("V1", "V2", "V3") if m[_IDX[x]]]
+    ax = measure_axes(full, fid, STANDARD_12)
+    angle = 0.0
+    if ax.qrs_deg is not None and ax.t_deg is not None:
+        angle = abs((ax.qrs_deg - ax.t_deg + 180.0) % 360.0 - 180.0)
+    out |= {
+        "qrs_ms": float(qrs_ms) if qrs_ms is not None and np.isfinite(qrs_ms) else 100.0,
+        "hr_bpm": float(hr_bpm) if hr_bpm is not None and np.isfinite(hr_bpm) else 75.0,
+        "avr_st60": float(st60[_IDX["aVR"]]) if m[_IDX["aVR"]] else 0.0,
+        "n_elev_leads": float((st60[m] >= 0.1).sum()),
+        "min_st60": min(0.0, float(st60[m].min())),
+        "v1v3_dep": max(0.0, -float(st60[v13].min())) if v13 else 0.0,
+        "lvh_volt": float(s[_IDX["V1"]] + max(r[_IDX["V5"]], r[_IDX["V6"]])),
+        "qrs_t_angle": angle,
+    }
+    return out
 
 
 def stemi_features(
@@ -201,43 +227,7 @@ def stemi_features(
     """
     if median is None or fid is None:
         return None
-    got = lead_table(median, fid, names, usable)
-    if got is None:
+    d = feature_dict(median, fid, names, usable, qrs_ms, hr_bpm)
+    if d is None:
         return None
-    tab, mask = got
-    if int(mask.sum()) < MIN_STEMI_LEADS:
-        return None
-    st40, st60 = tab["st40"], tab["st60"]
-    qrs_amp = np.maximum(tab["r"] + tab["s"], 0.3)
-    rel = st60 / qrs_amp
-    coved = st40 - (tab["st_j"] + tab["st80"]) / 2.0
-    t = tab["t"]
-    q_rel = tab["q"] / np.maximum(tab["r"] + tab["q"], 0.05)
-    row: list[float] = []
-    for leads, pairs, recip in TERRITORIES.values():
-        li = [_IDX[x] for x in leads if mask[_IDX[x]]]
-        ri = [_IDX[x] for x in recip if mask[_IDX[x]]]
-        row += [
-            _pair_max(st40, mask, pairs),
-            _pair_max(st60, mask, pairs),
-            _pair_max(rel, mask, pairs),
-            float(coved[li].max()) if li else 0.0,
-            float(t[li].mean()) if li else 0.0,
-            float((t[li] < _T_INV_MV).mean()) if li else 0.0,
-            float(tab["q_ms"][li].max()) if li else 0.0,
-            float(q_rel[li].max()) if li else 0.0,
-            max(0.0, -float(st60[ri].min())) if ri else 0.0,
-            float((t[ri] < _T_INV_MV).mean()) if ri else 0.0,
-        ]
-    m = mask
-    v13 = [_IDX[x] for x in ("V1", "V2", "V3") if m[_IDX[x]]]
-    row += [
-        float(qrs_ms) if qrs_ms is not None and np.isfinite(qrs_ms) else 100.0,
-        float(hr_bpm) if hr_bpm is not None and np.isfinite(hr_bpm) else 75.0,
-        float(st60[_IDX["aVR"]]) if m[_IDX["aVR"]] else 0.0,
-        float((st60[m] >= 0.1).sum()),
-        min(0.0, float(st60[m].min())),
-        max(0.0, -float(st60[v13].min())) if v13 else 0.0,
-        float(tab["s"][_IDX["V1"]] + max(tab["r"][_IDX["V5"]], tab["r"][_IDX["V6"]])),
-    ]
-    return np.asarray(row, dtype=np.float32)[None, :]
+    return np.asarray([d[f] for f in FEATURE_NAMES], dtype=np.float32)[None, :]
