@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from edge_agent.dsp._reduce import mean, median
+from edge_agent.dsp._select import MAX_NETWORK_ROWS, median_rows
 from edge_agent.dsp.results import BeatClass, Beats, MedianBeat
 from edge_agent.errors import InvalidSignalError
 
@@ -434,20 +435,27 @@ def median_beat(
     inside = (centers - pre >= 0) & (centers + post < n)
     if (use & inside).any():
         use &= inside
-    # gathered as (leads, samples, beats): the median's sort runs along contiguous lanes
-    idx = _clipped(np.arange(-pre, post + 1)[:, None] + centers[use], n)
-    gathered = x.take(idx, axis=1)
-    k = gathered.shape[-1]
-    if k % 2:  # odd: the middle order statistic alone (a selection, ~15 % cheaper)
-        gathered.partition(k // 2, axis=-1)
-        waveform = gathered[..., k // 2]
-    else:  # even: the mean of the middle pair (a two-index partition is slower than this)
-        gathered.sort(axis=-1)
-        waveform = 0.5 * (gathered[..., k // 2 - 1] + gathered[..., k // 2])
+    k = int(use.sum())
+    if k <= MAX_NETWORK_ROWS:
+        # a few beats: gathered as (beats, leads, samples), one contiguous array per beat,
+        # and reduced by a comparator network (whole-array min/max, exact)
+        idx = _clipped(centers[use][:, None] + np.arange(-pre, post + 1), n)
+        stack = np.ascontiguousarray(x.take(idx, axis=1).transpose(1, 0, 2))
+        waveform = median_rows(stack)
+    else:
+        # gathered as (leads, samples, beats): the sort runs along contiguous lanes
+        idx = _clipped(np.arange(-pre, post + 1)[:, None] + centers[use], n)
+        gathered = x.take(idx, axis=1)
+        if k % 2:  # odd: the middle order statistic alone (a selection)
+            gathered.partition(k // 2, axis=-1)
+            waveform = gathered[..., k // 2]
+        else:  # even: the mean of the middle pair
+            gathered.sort(axis=-1)
+            waveform = 0.5 * (gathered[..., k // 2 - 1] + gathered[..., k // 2])
     return MedianBeat(
         waveform=np.ascontiguousarray(waveform),
         r_index=pre,
-        n_beats=int(use.sum()),
+        n_beats=k,
         fs=float(fs),
         lags=lags,
     )
