@@ -174,6 +174,9 @@ def test_pvc_evidence_counts_premature_and_drops_edge_and_on_time_beats() -> Non
     assert ev is not None and (ev.n_counted, ev.n_on_time) == (0, 1), f"{ev}"
     ev = pvc_evidence(_beats(r, {5}), FS, 5000, irregular=True)  # AF: no timing
     assert ev is not None and ev.n_counted == 1, f"{ev}"
+    extra = sorted([*r, r[4] + 200])  # a detection 0.4 s into a 1 s cycle (T wave)
+    ev = pvc_evidence(_beats(extra, {5}), FS, 5000)
+    assert ev is not None and (ev.n_counted, ev.n_split) == (0, 1), f"{ev}"
 
 
 def test_timed_pvc_rule_replaces_the_rhythm_stage_count() -> None:
