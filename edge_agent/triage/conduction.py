@@ -204,10 +204,6 @@ EDGE_S = 0.20
 # times the median (the compensatory pause).
 PREMATURE = 0.85
 PAUSE_AFTER = 1.15
-# A "premature" beat whose RR before and after add up to less than this many median RRs
-# splits one cardiac cycle: an extra detection (T wave, artefact), not a PVC followed by a
-# pause (an interpolated PVC is lost too; it is rare).
-SPLIT_RR = 1.20
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +211,7 @@ class PvcEvidence:
     """Ventricular beats of a record after the timing and edge checks.
 
     ``n_labelled``: beats the core labelled ventricular; ``n_counted``: those that are
-    neither edge beats, nor on time, nor splitting one RR (see :func:`pvc_evidence`);
-    ``n_beats``: all beats.
+    neither edge beats nor on time (see :func:`pvc_evidence`); ``n_beats``: all beats.
     """
 
     n_beats: int
@@ -224,7 +219,6 @@ class PvcEvidence:
     n_counted: int
     n_edge: int
     n_on_time: int
-    n_split: int = 0
 
 
 def pvc_evidence(
@@ -238,17 +232,12 @@ def pvc_evidence(
     fixed, were the first or the last beat), or (b) the
     rhythm is regular (``irregular`` False) and the beat is neither premature (RR before
     < ``PREMATURE`` x the median RR) nor followed by a pause (RR after > ``PAUSE_AFTER``
-    x the median RR), or (c) the rhythm is regular and the RRs before and after it add
-    up to less than ``SPLIT_RR`` median RRs (an extra detection inside one cycle). In an
-    irregular rhythm (AF) timing says nothing and (b), (c) are skipped.
+    x the median RR). In an irregular rhythm (AF) timing says nothing and (b) is skipped.
+    An interpolated PVC (no pause) at a steady rate is premature and still counts.
 
     ``EDGE_S`` (0.20 s), ``PREMATURE`` and ``PAUSE_AFTER`` were chosen on the tuning part
     of ``bench/conduction.py`` (PTB-XL folds 1-8, MIT-BIH even-numbered records) among
-    0.10-0.60 s and 0.85-0.95 / 1.05-1.15. (c) was added after looking at the false
-    calls on ``bench/triage.py``'s test split (CinC 2017 single-lead records with doubled
-    detections); ``SPLIT_RR`` = 1.2, the mildest of 1.2-1.6, was chosen on the tuning
-    part plus the CinC 2017 normal records outside that test split (MIT-BIH tuning
-    windows Se 0.882 -> 0.879, Sp 0.982 -> 0.991; CinC normals Sp 0.74 -> 0.86).
+    0.10-0.60 s and 0.85-0.95 / 1.05-1.15.
 
     Parameters
     ----------
@@ -285,16 +274,12 @@ def pvc_evidence(
         post[:-1] = rr / med
     with np.errstate(invalid="ignore"):
         timed = (pre < PREMATURE) | (post > PAUSE_AFTER)
-        split = (pre + post) < SPLIT_RR
-    regular = not irregular
-    on_time = v & ~edge & ~timed & regular
-    splitting = v & ~edge & timed & split & regular
-    counted = v & ~edge & ~on_time & ~splitting
+    on_time = v & ~edge & ~timed & (not irregular)
+    counted = v & ~edge & ~on_time
     return PvcEvidence(
         n_beats=n,
         n_labelled=int(v.sum()),
         n_counted=int(counted.sum()),
         n_edge=int((v & edge).sum()),
         n_on_time=int(on_time.sum()),
-        n_split=int(splitting.sum()),
     )

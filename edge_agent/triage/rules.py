@@ -803,11 +803,10 @@ def rule_pvc(ctx: RuleInput) -> list[Finding]:
     doi:10.1161/CIRCULATIONAHA.119.042434); on a 10 s record >= 3 beats is used too.
 
     With ``RuleInput.pvc`` (``conduction.pvc_evidence``) only ventricular beats that
-    are inside the record (not the cut first/last beat), premature or followed by a
-    pause, and not an extra detection splitting one RR (timing skipped in AF) count,
-    and this rule replaces the rhythm stage's beat-count finding (``evaluate_rules``).
-    Without it the rhythm stage's finding stands and this rule only adds a warning when
-    it raised none (rules-2026.11.3).
+    are inside the record (not the cut first/last beat) and premature or followed by a
+    pause (timing skipped in AF) count, and this rule replaces the rhythm stage's
+    beat-count finding (``evaluate_rules``). Without it the rhythm stage's finding
+    stands and this rule only adds a warning when it raised none (rules-2026.11.3).
     """
     ev = ctx.pvc
     if ev is not None:
@@ -839,9 +838,7 @@ def _pvc_from_evidence(ctx: RuleInput, ev: PvcEvidence) -> list[Finding]:
     frequent = per10 >= PVC_FREQUENT_PER_10S or frac >= PVC_FREQUENT_FRACTION
     dropped = ev.n_labelled - n
     detail = f"{n} PVC(s), {per10:.1f} per 10 s, {100 * frac:.0f}% of beats" + (
-        f" ({dropped} wide beat(s) not counted: edge, on time or splitting one RR)"
-        if dropped
-        else ""
+        f" ({dropped} wide beat(s) not counted: edge/on time)" if dropped else ""
     )
     tier = Priority.WARNING if frequent else Priority.ROUTINE
     return [make_finding(Code.PVC, tier, _src("pvc-timed"), detail)]
