@@ -208,14 +208,14 @@ def _plateau_samples(
     hi = wmax.max(axis=1, keepdims=True)
     lo = wmin.min(axis=1, keepdims=True)
     tol = 1e-6 * np.maximum(hi - lo, 1e-3)
-    counts: NDArray[np.int64] = np.zeros(tenth.shape[0], dtype=np.int64)
-    for extreme, sign in ((wmax >= hi - tol, 1.0), (wmin <= lo + tol, -1.0)):
-        lead_idx, win_idx = np.nonzero(extreme)
-        at = (
-            sign * tenth[lead_idx, win_idx]
-            >= (sign * np.where(sign > 0, hi, lo))[lead_idx] - tol[lead_idx]
-        )
-        np.add.at(counts, lead_idx, (at[:, 1:] & at[:, :-1]).sum(axis=1))
+    n_leads = tenth.shape[0]
+    counts: NDArray[np.int64] = np.zeros(n_leads, dtype=np.int64)
+    for extreme, ref, sign in ((wmax >= hi - tol, hi, 1.0), (wmin <= lo + tol, lo, -1.0)):
+        lead_idx, win_idx = extreme.nonzero()
+        at = sign * tenth[lead_idx, win_idx] >= (sign * ref)[lead_idx] - tol[lead_idx]
+        pairs = (at[:, 1:] & at[:, :-1]).sum(axis=1)
+        # per-lead totals (integer-valued float sums, exact): bincount, not np.add.at
+        counts += np.bincount(lead_idx, weights=pairs, minlength=n_leads).astype(np.int64)
     return counts
 
 
