@@ -23,6 +23,8 @@ Sets and splits (fixed before looking at the held-out parts):
   CPSC 2018 and CinC 2021 samples (``#Dx``: RBBB 59118001/713427006, LBBB
   164909002/733534002, PVC 427172004/17338001; CPSC's "RBBB" class does not separate
   complete from incomplete block).
+- ``bench/triage.py``'s test split (``models/datasets.py``: PTB-XL fold 10, LUDB,
+  MIT-BIH and CinC 2017 windows) with its own labels, to connect to ``triage.json``.
 - MIT-BIH, PVC only: every 10 s window of the 44 non-paced records; a window is
   PVC-positive with >= 1 beat annotated ``V``, "frequent" with >= 3 ``V`` or ``V`` >= 10 %
   of its beats; windows with fusion beats (``F``) and no ``V`` are left out. Tuning =
@@ -81,6 +83,7 @@ _SNOMED = {
 _CPSC = {"RBBB": "RBBB", "LBBB": "LBBB", "PVC": "PVC"}
 _MITDB_PACED = {"102", "104", "107", "217"}
 _BEAT = set("NLRBAaJSVrFejnE/fQ")
+_TWELVE_LEAD_TEST = ("triage_test:ptbxl", "triage_test:ludb")
 
 
 @dataclass
@@ -277,6 +280,21 @@ def mitdb(base: types.ModuleType, model: TriageModel) -> Iterator[Item]:
             yield _item(a, base, "mitdb", f"{rec}@{w * 10}s", part, truth, frequent)
 
 
+def triage_test_split(base: types.ModuleType, model: TriageModel) -> Iterator[Item]:
+    """``bench/triage.py``'s held-out test split (``models/datasets.py``), for the link
+    with ``triage.json``: same records, same labels (including its label quirks)."""
+    from models.datasets import CLASSES as DS_CLASSES
+    from models.datasets import load_split
+
+    idx = {c: DS_CLASSES.index(c) for c in CLASSES}
+    for e in load_split({"test"}):
+        truth = {c: bool(e.labels[i] > 0) for c, i in idx.items() if e.known[i]}
+        if not truth:
+            continue
+        a = analyze(e.x, e.fs, e.leads, age_years=e.age, sex=e.sex, model=model)
+        yield _item(a, base, f"triage_test:{e.dataset}", e.record, "triage_test", truth)
+
+
 def wilson(k: int, n: int) -> list[float] | None:
     """Wilson score 95 % interval of k/n."""
     if n == 0:
@@ -387,7 +405,7 @@ def main() -> None:
     base = load_baseline_rules()
     model = load_default_model(with_stemi=False)  # the CNN; STEMI is not scored here
     items: list[Item] = []
-    for gen in (ptbxl, ludb, dx_sets, mitdb):
+    for gen in (ptbxl, ludb, dx_sets, mitdb, triage_test_split):
         items.extend(gen(base, model))
     sets: dict[str, Callable[[Item], bool]] = {
         "ptbxl_held_out (folds 9-10)": lambda it: (
@@ -400,6 +418,13 @@ def main() -> None:
         ),
         "mitdb_tuning (even records, 10 s windows)": lambda it: (
             it.dataset == "mitdb" and it.part == "tune"
+        ),
+        "triage_json_test_split (models/datasets.py test)": lambda it: (
+            it.part == "triage_test"
+        ),
+        "triage_json_test_split, 12-lead records only": lambda it: (
+            it.part == "triage_test"
+            and it.dataset in ("triage_test:ptbxl", "triage_test:ludb")
         ),
     }
     results: dict[str, Any] = {}
