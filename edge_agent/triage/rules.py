@@ -596,8 +596,8 @@ def rule_bbb(ctx: RuleInput) -> list[Finding]:
     offset over all leads, as computerised programs measure it), which runs ~10 ms
     longer than a single lead's; notching/slurring is not required (the R peak time
     stands for the broad R); the discordant T of LBBB, "usually" in the text, is
-    required when measured (on the tuning folds it removed 2 of 4 false LBBB calls, no
-    true one).
+    required when measured (on the tuning folds, with the core at cb64785, it removed 2
+    of 4 false LBBB calls and no true one).
     Needs V1 or V2 and I or V6; nothing is said on single-lead records (MIT-BIH's two
     leads, MLII with V1 or V4, never meet the criteria). Without measured QRS waves
     (``RuleInput.qrs_shapes`` empty) the amplitude-only criteria of rules-2026.11.3
