@@ -12,6 +12,7 @@ from edge_agent.dsp.results import Fiducials, MedianBeat
 from edge_agent.triage import stemi_features as sf
 from edge_agent.triage.stemi_features import FEATURE_NAMES, feature_dict, stemi_features
 from edge_agent.types import STANDARD_12
+from models.stemi_data import Row
 
 FS = 500.0
 FID = Fiducials(p_on=None, p_off=None, qrs_on=180, qrs_off=230, t_off=400, t_peak=330)
@@ -116,3 +117,59 @@ def test_wilson_interval_known_values() -> None:
     # symmetric around 1/2
     a, b = wilson(5, 10)
     assert math.isclose(a + b, 1.0, abs_tol=1e-3)
+
+
+def _toy_rows(seed: int = 0) -> list[Row]:
+    """4 STEMI patients (3 windows each) + 120 normals; only a 1.3.0 feature separates."""
+    from models.train_stemi import FEATURE_SETS
+
+    rng = np.random.default_rng(seed)
+    names = list(dict.fromkeys(n for fs in FEATURE_SETS.values() for n in fs))
+    rows: list[Row] = []
+
+    def row(group: str, y: int, normal: bool) -> Row:
+        fd = {n: float(rng.normal()) for n in names}
+        fd["anterior.t_neg"] = float(rng.normal(3.0 if y else 0.0, 0.5))
+        tags = {"normal": "1"} if normal else {}
+        x = np.array([[fd[n] for n in FEATURE_NAMES]], dtype=np.float32)
+        return Row("toy", f"{group}@{len(rows)}", group, "pool", y, x, "real", tags, fd)
+
+    for p in range(4):
+        rows += [row(f"stemi{p}", 1, False) for _ in range(3)]
+    rows += [row(f"n{i}", 0, True) for i in range(120)]
+    return rows
+
+
+def test_nested_lopo_chooses_the_informative_set_and_keeps_folds_apart() -> None:
+    from models import train_stemi as ts
+
+    d = ts.Data(_toy_rows())
+    assert d.k == 4
+    s, th, table = ts.choose(d, list(range(d.k)))
+    assert s.features == "1.3.0", f"{s}"
+    assert len(table) == len(ts.GRID)
+    neg = d.normal & (d.y == 0)
+    # at most 5 % of the normals may fire at the chosen threshold (LOPO probabilities)
+    oof = ts.lopo(d, list(range(d.k)), s)
+    assert (oof[neg] >= th).sum() <= int(0.05 * neg.sum()), f"{th}"
+    p_out, th_out, chosen = ts.nested(d)
+    pos = d.y == 1
+    assert np.isfinite(p_out[d.real]).all()
+    assert (p_out[pos] >= th_out[pos]).mean() > 0.9, f"{p_out[pos]} {th_out[pos]}"
+    assert all(c.features == "1.3.0" for c in chosen), f"{chosen}"
+    # each outer threshold comes from the other folds: it differs between folds
+    assert len({round(float(t), 6) for t in th_out[pos]}) > 1
+
+
+def test_threshold_counts_rule_fires_against_the_budget() -> None:
+    from models import train_stemi as ts
+
+    d = ts.Data(_toy_rows(1))
+    p = np.linspace(0.0, 1.0, len(d.y))
+    neg = d.normal & (d.y == 0)
+    th0 = ts.threshold_for(d, p, d.pool)
+    assert (p[neg] >= th0).sum() == int(0.05 * neg.sum())  # 6 of 120 fire
+    d.rules[np.flatnonzero(neg)[:2]] = True  # the rules already fire on 2 normals
+    th2 = ts.threshold_for(d, p, d.pool)
+    fired = (p[neg] >= th2) | d.rules[neg]
+    assert fired.sum() == int(0.05 * neg.sum()) and th2 > th0, f"{th0} {th2}"
