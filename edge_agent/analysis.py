@@ -236,6 +236,9 @@ def analyze(
         median=median,  # the STEMI feature model reads the median beat and J point
         fiducials=fid,
         ventricular_paced=pacing.mode in (PacingMode.VENTRICULAR, PacingMode.AV),
+        beats=beats,
+        fs_hz=fs,
+        n_samples=n_samples,
     )
     return Analysis(
         fs,

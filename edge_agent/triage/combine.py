@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edge_agent.dsp.results import (
+    Beats,
     Fiducials,
     Intervals,
     LeadMeasures,
@@ -27,6 +28,7 @@ from edge_agent.dsp.results import (
     QualityReport,
     RhythmFeatures,
 )
+from edge_agent.triage.conduction import measure_qrs_shapes, pvc_evidence
 from edge_agent.triage.labels import Code, make_finding
 from edge_agent.triage.model_input import ModelInput
 from edge_agent.triage.rules import RULES_VERSION, RuleInput, evaluate_rules
@@ -296,12 +298,18 @@ def triage(
     median: MedianBeat | None = None,
     fiducials: Fiducials | None = None,
     ventricular_paced: bool = False,
+    beats: Beats | None = None,
+    fs_hz: float = 0.0,
+    n_samples: int = 0,
 ) -> Triage:
     """Triage one record from the core's measurements and, optionally, the models.
 
     ``median`` and ``fiducials`` (the core's median beat and its global fiducials) feed
     the STEMI feature model that ``model.stemi`` carries, when it does.
     ``ventricular_paced`` (the pacing-spike verdict) switches STEMI to Smith-Sgarbossa.
+    ``beats``, ``fs_hz`` and ``n_samples`` let the PVC rule time the ventricular beats
+    (:func:`~edge_agent.triage.conduction.pvc_evidence`); without them the rules keep the
+    rhythm stage's PVC count.
     """
     if not quality.acceptable:
         bad = "; ".join(m for q in quality.leads for m in q.messages) or "no usable lead"
@@ -316,6 +324,8 @@ def triage(
         age_years=age_years,
         sex=sex,
         ventricular_paced=ventricular_paced,
+        qrs_shapes=measure_qrs_shapes(median, fiducials, leads, quality.usable),
+        pvc=pvc_evidence(beats, fs_hz, n_samples, bool(rhythm and rhythm.af_suspected)),
     )
     findings = list(evaluate_rules(ctx))
     probs: dict[str, float] | None = None
