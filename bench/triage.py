@@ -95,6 +95,7 @@ def run_record(e: Example, model: Any) -> dict[str, Any]:
         stemi_model_finding(
             model.stemi, median=a.median, fiducials=a.fiducials, leads=a.leads,
             quality=a.quality, intervals=a.intervals, rhythm=a.rhythm,
+            lead_measures=a.lead_measures,
         )  # fmt: skip
         stemi_ms = (time.perf_counter() - t1) * 1000
     tri = a.triage.to_dict()

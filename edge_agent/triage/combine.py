@@ -136,8 +136,12 @@ def stemi_model_finding(
     quality: QualityReport,
     intervals: Intervals | None,
     rhythm: RhythmFeatures | None,
+    lead_measures: Sequence[LeadMeasures] | None = None,
 ) -> tuple[float | None, Finding | None]:
     """P(STEMI) of the feature model and its finding when p reaches the card's threshold.
+
+    ``lead_measures`` (``measure_leads`` of this median beat, as ``analyze`` made them)
+    spare the features a second measurement when all 12 leads are recorded and usable.
 
     ``(None, None)`` when the features cannot be computed (no median beat or QRS
     boundaries, or fewer leads than the model needs).
@@ -149,6 +153,7 @@ def stemi_model_finding(
         quality.usable,
         intervals.qrs_ms if intervals is not None else None,
         rhythm.heart_rate_bpm if rhythm is not None else None,
+        lead_measures,
     )
     if feats is None:
         return None, None
@@ -355,6 +360,7 @@ def triage(
             quality=quality,
             intervals=intervals,
             rhythm=rhythm,
+            lead_measures=lead_measures,
         )
         if p is not None:
             probs = dict(probs or {})

@@ -136,6 +136,29 @@ def _pair_max(
     return best
 
 
+def _recorded_twelve(
+    measures: Sequence[LeadMeasures] | None,
+    names: Sequence[str],
+    usable: NDArray[np.bool_] | None,
+) -> list[LeadMeasures] | None:
+    """``measures`` in ``STANDARD_12`` order when all 12 leads are recorded and usable.
+
+    Then ``measure_leads`` on the completed beat would recompute exactly these values
+    (nothing is derived and each lead is measured on its own), so they are reused.
+    """
+    if measures is None or len(measures) != len(names):
+        return None
+    by_name: dict[str, LeadMeasures] = {}
+    for i, (name, m) in enumerate(zip(names, measures, strict=True)):
+        key = normalize_lead_name(name)
+        if key in by_name or (usable is not None and not usable[i]):
+            return None
+        by_name[key] = m
+    if any(n not in by_name for n in STANDARD_12):
+        return None
+    return [by_name[n] for n in STANDARD_12]
+
+
 def feature_dict(
     median: MedianBeat,
     fid: Fiducials,
@@ -143,12 +166,15 @@ def feature_dict(
     usable: NDArray[np.bool_] | None = None,
     qrs_ms: float | None = None,
     hr_bpm: float | None = None,
+    measures: Sequence[LeadMeasures] | None = None,
 ) -> dict[str, float] | None:
     """Every candidate feature by name (``FEATURE_NAMES`` is the model's subset).
 
     Per-lead values come from :func:`edge_agent.dsp.measure.measure_leads` (and the
     frontal axes from :func:`~edge_agent.dsp.measure.measure_axes`) on the median beat
-    completed to the 12 standard leads. ``None`` under the conditions of
+    completed to the 12 standard leads; ``measures`` (``measure_leads`` of this median
+    beat, one per name, as ``analyze`` computed them) are reused when all 12 standard
+    leads are recorded and usable. ``None`` under the conditions of
     :func:`stemi_features`.
     """
     if fid.qrs_on is None or fid.qrs_off is None or fid.qrs_off <= fid.qrs_on:
@@ -159,7 +185,7 @@ def feature_dict(
     full = MedianBeat(
         waveform=w, r_index=median.r_index, n_beats=median.n_beats, fs=median.fs
     )
-    lm = measure_leads(full, fid, STANDARD_12)
+    lm = _recorded_twelve(measures, names, usable) or measure_leads(full, fid, STANDARD_12)
     st_j, st20, st40 = _arr(lm, "st_j_mv"), _arr(lm, "st_j20_mv"), _arr(lm, "st_j40_mv")
     st60, st80 = _arr(lm, "st_j60_mv"), _arr(lm, "st_j80_mv")
     r, s, q = _arr(lm, "r_mv"), -_arr(lm, "s_mv"), -_arr(lm, "q_mv")
@@ -219,15 +245,17 @@ def stemi_features(
     usable: NDArray[np.bool_] | None = None,
     qrs_ms: float | None = None,
     hr_bpm: float | None = None,
+    measures: Sequence[LeadMeasures] | None = None,
 ) -> NDArray[np.float32] | None:
     """Feature row (1, ``len(FEATURE_NAMES)``) float32, or ``None`` when not computable.
 
     ``None`` when there is no median beat or QRS on/offset, or fewer than
-    ``MIN_STEMI_LEADS`` leads carry signal (the model is a 12-lead model).
+    ``MIN_STEMI_LEADS`` leads carry signal (the model is a 12-lead model). ``measures``:
+    see :func:`feature_dict`.
     """
     if median is None or fid is None:
         return None
-    d = feature_dict(median, fid, names, usable, qrs_ms, hr_bpm)
+    d = feature_dict(median, fid, names, usable, qrs_ms, hr_bpm, measures)
     if d is None:
         return None
     return np.asarray([d[f] for f in FEATURE_NAMES], dtype=np.float32)[None, :]

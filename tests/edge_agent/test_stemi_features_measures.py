@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace as dc_replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +175,33 @@ def test_threshold_counts_rule_fires_against_the_budget() -> None:
     th2 = ts.threshold_for(d, p, d.pool)
     fired = (p[neg] >= th2) | d.rules[neg]
     assert fired.sum() == int(0.05 * neg.sum()) and th2 > th0, f"{th0} {th2}"
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    "rel", ["ptbdb_10s/patient238_s0466_re", "ptbdb_10s/patient226_s0449_re", "ludb/7"]
+)
+def test_reused_measures_give_the_same_row(shared_data: Path, rel: str) -> None:
+    import wfdb
+
+    from edge_agent.analysis import analyze
+
+    path = shared_data / rel
+    if rel.startswith("ludb") and (shared_data / "ludb" / "data").is_dir():
+        path = shared_data / "ludb" / "data" / rel.split("/")[1]
+    rec = wfdb.rdrecord(str(path), channels=list(range(12)))
+    x = np.nan_to_num(rec.p_signal.T)
+    a = analyze(x, float(rec.fs), list(rec.sig_name))
+    args = (a.median, a.fiducials, a.leads, a.quality.usable, 100.0, 70.0)
+    fresh = stemi_features(*args)
+    reused = stemi_features(*args, a.lead_measures)
+    assert fresh is not None and reused is not None
+    assert np.array_equal(fresh, reused), f"{fresh - reused}"
+    # the reuse path is taken: a visibly changed measurement changes the row
+    bent = [dc_replace(m, st_j60_mv=(m.st_j60_mv or 0.0) + 1.0) for m in a.lead_measures]
+    assert not np.array_equal(stemi_features(*args, bent), fresh)
+    # with a lead rejected the measures are not reused (that lead is derived or absent)
+    usable = a.quality.usable.copy()
+    usable[2] = False
+    part = (a.median, a.fiducials, a.leads, usable, 100.0, 70.0)
+    assert np.array_equal(stemi_features(*part, bent), stemi_features(*part))
