@@ -115,7 +115,8 @@ def test_subtle_inferior_stemi_raised_by_the_feature_model(
 ) -> None:
     # LUDB 7: inferior STEMI, ST +0.06-0.07 mV (under the 1 mm rule) with T inversion
     # in I/aVL. The rules stay silent; the feature model must raise it and say so.
-    # (In the shipped model's training set; held out it scores p 0.89, card.md.)
+    # (In the shipped model's training set; nested LOPO p 0.92 vs its fold threshold 0.33,
+    # models/stemi_features/card.md.)
     base = shared_data / "ludb"
     path = base / "data" / "7" if (base / "data").is_dir() else base / "7"
     x, fs, leads = _record(path)
