@@ -219,6 +219,18 @@ def _plateau_samples(
     return counts
 
 
+def _columns(op: np.ufunc, g: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``op`` (np.maximum / np.minimum) folded over the last axis of a few columns: the
+    same values as ``g.max(axis=-1)`` / ``g.min(axis=-1)`` (exact, order-free), without
+    the per-lane set-up of a reduction over many short lanes (3 vs 9 us on (12, 20, 5))."""
+    out: NDArray[np.float64] = (
+        op(g[..., 0], g[..., 1]) if g.shape[-1] > 1 else g[..., 0].copy()
+    )
+    for i in range(2, g.shape[-1]):
+        op(out, g[..., i], out=out)
+    return out
+
+
 def _group(a: NDArray[np.float64], k: int) -> NDArray[np.float64]:
     """View of per-window values (leads, w) as (leads, w // k, k) (k >= 1, tail dropped)."""
     k = max(1, min(k, a.shape[1]))
@@ -265,7 +277,7 @@ def lead_quality_features(
     wmean = across.sum(axis=1)
     wmean /= tenth.shape[2]
     win_s = tenth.shape[2] / fs
-    half_ptp = _group(wmax, 5).max(axis=2) - _group(wmin, 5).min(axis=2)
+    half_ptp = _columns(np.maximum, _group(wmax, 5)) - _columns(np.minimum, _group(wmin, 5))
     feats[:, F_FLAT] = mean(half_ptp < cfg.flat_ptp_mv, 1)
     dead = (wmax - wmin) < cfg.dead_ptp_mv
     feats[:, F_DEAD_RUN_S] = _longest_true_run(dead) * win_s
@@ -531,7 +543,7 @@ def beat_quality_features(
     if n_blk >= 3:
         blocks = slope[:, : n_blk * blk].reshape(n_leads, n_blk, blk)
         pos = blocks.argmax(axis=2)
-        val = blocks.max(axis=2)  # the value at ``pos``, without a gather
+        val = blocks.reshape(-1, blk)[np.arange(pos.size), pos.ravel()].reshape(pos.shape)
         per2 = max(1, n_blk // 8)
         typical = np.asarray(median(val[:, : per2 * 8].reshape(n_leads, -1, 8).max(axis=2)))
         keep = val > 0.3 * typical[:, None]

@@ -75,7 +75,7 @@ import scipy.ndimage
 import scipy.signal
 from numpy.typing import NDArray
 
-from edge_agent.dsp._reduce import mean, median
+from edge_agent.dsp._reduce import lane_max, mean, median
 from edge_agent.dsp._rpeak_decision import decide_beats
 from edge_agent.dsp._rpeak_signal import (
     _block_mean,
@@ -273,7 +273,7 @@ def _gain(
     (leads, 1) and ``inv_scale`` (leads, blocks).
     """
     n_leads = e.shape[0]
-    level = e.reshape(n_leads, -1, ns.block).max(axis=-1)
+    level = lane_max(e.reshape(n_leads, -1, ns.block))
     local = scipy.ndimage.maximum_filter1d(level, ns.scale_blocks, axis=-1, mode="nearest")
     typical = _positive_median(local)
     scale = np.maximum(local, cfg.scale_floor * typical)

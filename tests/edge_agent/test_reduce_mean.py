@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent.dsp._reduce import mean
+from edge_agent.dsp._reduce import lane_max, mean
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,13 @@ def test_mean_is_ndarray_mean_bit_for_bit(
 def test_mean_of_integers_is_float() -> None:
     a = np.arange(12, dtype=np.int64).reshape(3, 4)
     assert np.array_equal(mean(a, 1), np.array([1.5, 5.5, 9.5]))
+
+
+def test_lane_max_is_max_of_the_last_axis() -> None:
+    rng = np.random.default_rng(3)
+    for shape in [(12, 41, 31), (5, 7), (9,), (2, 3, 4, 5)]:
+        a = rng.standard_normal(shape)
+        assert np.array_equal(lane_max(a), a.max(axis=-1))
+    b = rng.standard_normal((4, 6))
+    b[1, 3] = np.nan  # a NaN lane gives NaN, as max does
+    assert np.array_equal(lane_max(b), b.max(axis=-1), equal_nan=True)
