@@ -14,10 +14,12 @@ were fine. Leads the beat-level stage rejects are masked like the raw-signal one
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -80,8 +82,14 @@ class AnalysisConfig:
 
     def digest(self) -> str:
         """Short stable hash of the settings."""
-        blob = json.dumps(asdict(self), sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        return _config_digest(self)
+
+
+@functools.lru_cache(maxsize=32)
+def _config_digest(cfg: AnalysisConfig) -> str:
+    """``AnalysisConfig.digest``, computed once per distinct (frozen, hashable) config."""
+    blob = json.dumps(asdict(cfg), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +134,7 @@ class Analysis:
             "st_mv": {m.lead: _num(m.st_j60_mv) for m in self.lead_measures},
             "st_j80_mv": {m.lead: _num(m.st_j80_mv) for m in self.lead_measures},
             "lead_measures": [
-                {k: (_num(v) if isinstance(v, float) else v) for k, v in asdict(m).items()}
+                {k: (_num(v) if isinstance(v, float) else v) for k, v in _flat(m).items()}
                 for m in self.lead_measures
             ],
             "median_beat": _median_to_dict(self.median, self.fiducials),
@@ -338,8 +346,38 @@ def _mask_unusable(
     )
 
 
+_ATOMIC = (str, int, float, bool, type(None), np.generic)  # immutable leaves
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _flat(obj: Any) -> dict[str, Any]:
+    """``dataclasses.asdict`` of a flat result dataclass, without its deep copy.
+
+    When every field is an immutable leaf (str, number, bool, None, enum, numpy scalar)
+    or a tuple of them, the field values themselves are returned (what ``asdict``'s copy
+    equals; ~10x faster on the 12 ``LeadMeasures`` of a record); anything else (a nested
+    dataclass, a list) goes through ``asdict``.
+    """
+    out = {name: getattr(obj, name) for name in _field_names(type(obj))}
+    for v in out.values():
+        if not isinstance(v, _ATOMIC) and not (
+            isinstance(v, tuple) and all(isinstance(u, _ATOMIC) for u in v)
+        ):
+            return asdict(obj)
+    return out
+
+
 def _num(value: float | None, digits: int = 4) -> float | None:
-    if value is None or not np.isfinite(value):
+    if value is None or not math.isfinite(value):
         return None
     return round(float(value), digits)
 
@@ -397,7 +435,7 @@ def _median_to_dict(
     """Median beats (integer uV) with their global fiducials, for the viewer."""
     if median is None:
         return None
-    fiducials = {} if fid is None else asdict(fid)
+    fiducials = {} if fid is None else _flat(fid)
     return {
         "fs_hz": float(median.fs),
         "r_index": int(median.r_index),
@@ -412,7 +450,7 @@ def _rhythm_to_dict(rhythm: RhythmFeatures | None) -> dict[str, Any] | None:
         return None
     return {
         k: (_num(v) if isinstance(v, float) else list(v) if isinstance(v, tuple) else v)
-        for k, v in asdict(rhythm).items()
+        for k, v in _flat(rhythm).items()
     }
 
 
@@ -429,6 +467,6 @@ def _provenance(cfg: AnalysisConfig, triage_doc: dict[str, Any]) -> dict[str, An
             "triage_rules": RULES_VERSION,
             "model": triage_doc.get("model"),
         },
-        "config": asdict(cfg),
+        "config": _flat(cfg),
         "config_hash": cfg.digest(),
     }
