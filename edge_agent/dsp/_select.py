@@ -68,16 +68,18 @@ def median_rows(stack: NDArray[np.float64]) -> NDArray[np.float64]:
     odd count, the mean of the middle pair (``0.5 * (lo + hi)``) for an even one, as
     ``np.median`` computes it.
 
-    ``stack`` must be C-contiguous float64 without NaN and is overwritten (scratch).
-    Meant for ``rows <= MAX_NETWORK_ROWS``; any count works.
+    ``stack`` must be C-contiguous float64 and is overwritten (scratch). NaN ranks
+    above every number (as in ``np.sort``), so the result equals the middle element(s) of
+    ``np.sort(stack, axis=0)`` even then. Meant for ``rows <= MAX_NETWORK_ROWS``; any
+    count works.
     """
     n = stack.shape[0]
     rows = list(stack)  # contiguous views, permuted by reference, written in place
     free = np.empty_like(rows[0])
     for a, b in median_network(n):
         ra, rb = rows[a], rows[b]
-        lo = np.minimum(ra, rb, out=free)
-        np.maximum(ra, rb, out=rb)
+        lo = np.fmin(ra, rb, out=free)  # NaN ranks last, as in np.sort / np.partition:
+        np.maximum(ra, rb, out=rb)  # fmin keeps the number, maximum keeps the NaN
         rows[a] = lo
         free = ra  # ra's buffer is no longer referenced: the next scratch
     if n % 2:

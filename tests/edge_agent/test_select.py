@@ -47,3 +47,13 @@ def test_median_rows_equals_np_median_bit_for_bit(n: int) -> None:
     got = median_rows(stack.copy())
     assert got.shape == (3, 40)
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 9, 12])
+def test_nan_ranks_last_as_in_sort(n: int) -> None:
+    rng = np.random.default_rng(100 + n)
+    stack = rng.standard_normal((n, 2, 30))
+    stack[rng.random(stack.shape) < 0.3] = np.nan
+    srt = np.sort(stack, axis=0)
+    want = srt[n // 2] if n % 2 else 0.5 * (srt[n // 2 - 1] + srt[n // 2])
+    assert np.array_equal(median_rows(stack.copy()), want, equal_nan=True)
