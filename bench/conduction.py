@@ -45,7 +45,6 @@ from __future__ import annotations
 import ast
 import csv
 import json
-import math
 import subprocess
 import sys
 import time
@@ -65,6 +64,7 @@ from edge_agent.triage import TriageModel, load_default_model
 from edge_agent.triage import rules as rules_now
 from edge_agent.triage.conduction import measure_qrs_shapes, pvc_evidence
 from edge_agent.types import Finding, normalize_lead_name
+from models.evidence import wilson
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -293,18 +293,6 @@ def triage_test_split(base: types.ModuleType, model: TriageModel) -> Iterator[It
             continue
         a = analyze(e.x, e.fs, e.leads, age_years=e.age, sex=e.sex, model=model)
         yield _item(a, base, f"triage_test:{e.dataset}", e.record, "triage_test", truth)
-
-
-def wilson(k: int, n: int) -> list[float] | None:
-    """Wilson score 95 % interval of k/n."""
-    if n == 0:
-        return None
-    z = 1.959964
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [round(max(0.0, c - h), 4), round(min(1.0, c + h), 4)]
 
 
 def metrics(y: list[bool], c: list[bool]) -> dict[str, Any]:

@@ -54,8 +54,9 @@ from edge_agent.triage.combine import (
 )
 from edge_agent.triage.labels import Code
 from models.datasets import CLASSES, Example, load_external_stemi, load_split
+from models.evidence import specificity_summary, wilson
 from models.train import binary_metrics
-from models.train_stemi import boot_ci, wilson
+from models.train_stemi import boot_ci
 
 log = logging.getLogger("bench.triage")
 OUT = Path(__file__).resolve().parent / "results" / "triage.json"
@@ -239,14 +240,16 @@ def stemi_lopo(
     n_det = int((frac >= 0.5).sum())
     fired_neg = comb[len(keep) :]
     by_source = {
-        src: _spec(fired_neg[[i for i, s in enumerate(neg_source) if s == src]])
+        src: specificity_summary(
+            fired_neg[[i for i, s in enumerate(neg_source) if s == src]]
+        )
         for src in dict.fromkeys(neg_source)
     }
     pool = [v for v in lopo.values() if v["y"] == 0 and v["normal"]]
     pool_fired = np.array([v["p"] >= v["threshold"] for v in pool], dtype=bool)
     for src in sorted({v["source"] for v in pool}):
         sel = np.array([v["source"] == src for v in pool], dtype=bool)
-        by_source[f"{src} (pool, nested LOPO)"] = _spec(pool_fired[sel])
+        by_source[f"{src} (pool, nested LOPO)"] = specificity_summary(pool_fired[sel])
     all_fired = np.r_[fired_neg, pool_fired]
     # post hoc view: feature set fixed to the runtime one (models/stemi_features/card.md)
     fixed = [
@@ -288,18 +291,8 @@ def stemi_lopo(
             "patients_detected": int((frac_fixed >= 0.5).sum()),
             "per_patient_detected": per_fixed,
         },
-        "combined_specificity_all_normals": _spec(all_fired)
+        "combined_specificity_all_normals": specificity_summary(all_fired)
         | {"what": "bench normals (shipped model) + pool normals (nested LOPO)"},
-    }
-
-
-def _spec(fired: np.ndarray) -> dict[str, Any]:
-    n, k = int(len(fired)), int((~fired).sum())
-    return {
-        "n": n,
-        "specificity": round(k / n, 4) if n else None,
-        "ci95_wilson": wilson(k, n),
-        "fired": int(fired.sum()),
     }
 
 

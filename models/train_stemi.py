@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from edge_agent.triage.stemi_features import FEATURE_NAMES
+from models.evidence import specificity_summary, wilson
 from models.stemi_data import Row, build_rows
 from models.train import auc
 
@@ -318,17 +319,6 @@ def nested(
     return p_out, th_out, chosen
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    """Wilson score 95 % interval of k successes in n."""
-    if n == 0:
-        return [0.0, 1.0]
-    ph = k / n
-    den = 1 + z * z / n
-    c = (ph + z * z / (2 * n)) / den
-    h = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / den
-    return [round(max(0.0, c - h), 4), round(min(1.0, c + h), 4)]
-
-
 def cluster_ci(
     hits: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0
 ) -> list[float]:
@@ -353,16 +343,6 @@ def boot_ci(v: np.ndarray, n_boot: int = 1000, seed: int = 0) -> list[float]:
         round(float(np.percentile(vals, 2.5)), 4),
         round(float(np.percentile(vals, 97.5)), 4),
     ]
-
-
-def _spec(fired: np.ndarray) -> dict[str, Any]:
-    n, k = int(len(fired)), int((~fired).sum())
-    return {
-        "n": n,
-        "specificity": round(k / n, 4) if n else None,
-        "ci95_wilson": wilson(k, n),
-        "fired": int(fired.sum()),
-    }
 
 
 def export_onnx(p: dict[str, np.ndarray], path: Path) -> None:
@@ -477,10 +457,10 @@ def evaluate(
     test_abn = test & ~d.normal
     y_auc = np.r_[np.ones(pos.sum()), np.zeros(pool_norm.sum())]
     by_source = {
-        src: _spec(fire_out[pool_norm & (d.source == src)])
+        src: specificity_summary(fire_out[pool_norm & (d.source == src)])
         for src in sorted(set(d.source[pool_norm]))
     } | {
-        src: _spec(fire_test[test_norm & (d.source == src)])
+        src: specificity_summary(fire_test[test_norm & (d.source == src)])
         for src in sorted(set(d.source[test_norm]))
     }
     all_norm = np.r_[fire_out[pool_norm], fire_test[test_norm]]
@@ -505,7 +485,7 @@ def evaluate(
             "auc_vs_pool_normals": round(
                 float(auc(y_auc, np.r_[p_out[pos], p_out[pool_norm]]) or 0), 4
             ),
-            "specificity_pool_normals": _spec(fire_out[pool_norm]),
+            "specificity_pool_normals": specificity_summary(fire_out[pool_norm]),
             "false_fire_pool_abnormal": {
                 "n": int(pool_abn.sum()),
                 "fired": int(fire_out[pool_abn].sum()),
@@ -516,7 +496,7 @@ def evaluate(
         "held_out_test": {
             "what": "never trained on nor used for any choice; scored by the shipped model "
             "at the shipped threshold, OR the rules",
-            "specificity_normals": _spec(fire_test[test_norm]),
+            "specificity_normals": specificity_summary(fire_test[test_norm]),
             "false_fire_abnormal": {
                 "n": int(test_abn.sum()),
                 "fired": int(fire_test[test_abn].sum()),
@@ -529,7 +509,7 @@ def evaluate(
             ],
         },
         "specificity_normals_by_source": by_source,
-        "specificity_all_normals": _spec(all_norm)
+        "specificity_all_normals": specificity_summary(all_norm)
         | {"what": "pool normals (nested out-of-fold) + test normals (shipped model)"},
     }
 
