@@ -76,6 +76,7 @@ from edge_agent.dsp._reduce import median
 from edge_agent.dsp.results import BeatClass, RhythmFeatures
 from edge_agent.errors import InvalidSignalError
 from edge_agent.types import Finding, Priority
+from edge_agent.vocabulary import Code, make_finding
 
 __all__ = [
     "AF_IRREGULARITY",
@@ -723,15 +724,11 @@ def _rule_af(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     rate = f"{f.heart_rate_bpm:.0f} bpm" if f.heart_rate_bpm is not None else "rate n/a"
     with_p = f.p_wave_corr is not None
     p_text = f", P-wave correlation {f.p_wave_corr:.2f}" if with_p else ""
-    return Finding(
-        code="AF",
-        label_en="Atrial fibrillation (suspected)",
-        label_zh="心房颤动(疑似)",
-        priority=Priority.WARNING,
-        source="rules:af-rr-p-wave" if with_p else "rules:af-rr-irregularity",
-        detail=(
-            f"RR irregularity {f.rr_irregularity:.3f}{p_text}, {f.n_beats} beats, {rate}"
-        ),
+    return make_finding(
+        Code.AF,
+        Priority.WARNING,
+        "rules:af-rr-p-wave" if with_p else "rules:af-rr-irregularity",
+        f"RR irregularity {f.rr_irregularity:.3f}{p_text}, {f.n_beats} beats, {rate}",
     )
 
 
@@ -746,16 +743,12 @@ def _rule_afl(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     """
     if not f.flutter_suspected or f.flutter_hz is None:
         return None
-    return Finding(
-        code="AFL",
-        label_en="Atrial flutter (suspected)",
-        label_zh="心房扑动(疑似)",
-        priority=Priority.WARNING,
-        source="rules:afl-flutter-spectrum",
-        detail=(
-            f"atrial waves {60 * f.flutter_hz:.0f} /min, "
-            f"spectral concentration {f.flutter_concentration or 0.0:.2f}"
-        ),
+    return make_finding(
+        Code.AFL,
+        Priority.WARNING,
+        "rules:afl-flutter-spectrum",
+        f"atrial waves {60 * f.flutter_hz:.0f} /min, "
+        f"spectral concentration {f.flutter_concentration or 0.0:.2f}",
     )
 
 
@@ -778,16 +771,12 @@ def _rule_avb3(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     """
     if not f.avb3_suspected:
         return None
-    return Finding(
-        code="AVB3",
-        label_en="Third-degree AV block (suspected)",
-        label_zh="三度房室传导阻滞(疑似)",
-        priority=Priority.CRITICAL,
-        source="rules:avb3-av-dissociation",
-        detail=(
-            f"atrial {f.atrial_rate_bpm or 0.0:.0f} /min, ventricular "
-            f"{f.heart_rate_bpm or 0.0:.0f} /min, PR SD {f.pr_sd_ms or 0.0:.0f} ms"
-        ),
+    return make_finding(
+        Code.AVB3,
+        Priority.CRITICAL,
+        "rules:avb3-av-dissociation",
+        f"atrial {f.atrial_rate_bpm or 0.0:.0f} /min, ventricular "
+        f"{f.heart_rate_bpm or 0.0:.0f} /min, PR SD {f.pr_sd_ms or 0.0:.0f} ms",
     )
 
 
@@ -801,23 +790,19 @@ def _rule_rate(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
         return None
     if hr < cfg.brady_warn_bpm:
         crit = hr < cfg.brady_critical_bpm
-        return Finding(
-            code="BRADY",
-            label_en="Bradycardia",
-            label_zh="心动过缓",
-            priority=Priority.CRITICAL if crit else Priority.WARNING,
-            source="rules:rate-brady",
-            detail=f"heart rate {hr:.0f} bpm",
+        return make_finding(
+            Code.BRADY,
+            Priority.CRITICAL if crit else Priority.WARNING,
+            "rules:rate-brady",
+            f"heart rate {hr:.0f} bpm",
         )
     if hr > cfg.tachy_warn_bpm:
         crit = hr > cfg.tachy_critical_bpm
-        return Finding(
-            code="TACHY",
-            label_en="Tachycardia",
-            label_zh="心动过速",
-            priority=Priority.CRITICAL if crit else Priority.WARNING,
-            source="rules:rate-tachy",
-            detail=f"heart rate {hr:.0f} bpm",
+        return make_finding(
+            Code.TACHY,
+            Priority.CRITICAL if crit else Priority.WARNING,
+            "rules:rate-tachy",
+            f"heart rate {hr:.0f} bpm",
         )
     return None
 
@@ -830,25 +815,19 @@ def _rule_pause(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     interior = max(f.pauses_s, default=0.0)
     if longest_s >= cfg.pause_critical_s or interior > cfg.pause_critical_s:
         what = "asystole" if f.n_beats < 2 else f"longest pause {longest_s:.1f} s"
-        return Finding(
-            code="PAUSE",
-            label_en="Pause / asystole",
-            label_zh="长间歇/心脏停搏",
-            priority=Priority.CRITICAL,
-            source="rules:pause-3s",
-            detail=f"{what} (no beat >= {cfg.pause_critical_s:g} s)",
+        return make_finding(
+            Code.PAUSE,
+            Priority.CRITICAL,
+            "rules:pause-3s",
+            f"{what} (no beat >= {cfg.pause_critical_s:g} s)",
         )
     if interior > cfg.pause_warn_s:
-        return Finding(
-            code="PAUSE",
-            label_en="Pause",
-            label_zh="长间歇",
-            priority=Priority.WARNING,
-            source="rules:pause-2s",
-            detail=(
-                f"{len(f.pauses_s)} pause(s) > {cfg.pause_warn_s:g} s, "
-                f"longest {interior:.1f} s"
-            ),
+        return make_finding(
+            Code.PAUSE,
+            Priority.WARNING,
+            "rules:pause-2s",
+            f"{len(f.pauses_s)} pause(s) > {cfg.pause_warn_s:g} s,"
+            f" longest {interior:.1f} s",
         )
     return None
 
@@ -865,13 +844,11 @@ def _rule_pvc(f: RhythmFeatures, cfg: RhythmConfig) -> Finding | None:
     per10 = 10.0 * n / f.duration_s if f.duration_s else float(n)
     frac = n / max(f.n_beats, 1)
     frequent = per10 >= cfg.pvc_frequent_per_10s or frac >= cfg.pvc_frequent_fraction
-    return Finding(
-        code="PVC",
-        label_en="Premature ventricular complexes",
-        label_zh="室性早搏",
-        priority=Priority.WARNING if frequent else Priority.ROUTINE,
-        source="rules:pvc-count",
-        detail=f"{n} PVC(s), {per10:.1f} per 10 s, {100 * frac:.0f}% of beats",
+    return make_finding(
+        Code.PVC,
+        Priority.WARNING if frequent else Priority.ROUTINE,
+        "rules:pvc-count",
+        f"{n} PVC(s), {per10:.1f} per 10 s, {100 * frac:.0f}% of beats",
     )
 
 

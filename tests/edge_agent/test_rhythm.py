@@ -19,6 +19,7 @@ from edge_agent.dsp.rhythm import (
 )
 from edge_agent.errors import InvalidSignalError
 from edge_agent.types import Priority
+from edge_agent.vocabulary import LABELS, Code
 
 FS = 500.0
 N10 = int(10 * FS)
@@ -67,9 +68,9 @@ def test_pause_warning_and_critical() -> None:
     found = {x.code: x for x in rhythm_findings(crit)}
     assert found["PAUSE"].priority is Priority.CRITICAL, f"{found}"
     assert crit.pauses_s == pytest.approx((3.4,), abs=0.01), f"{crit.pauses_s}"
-    assert found["PAUSE"].label_zh == "长间歇/心脏停搏" and found[
-        "PAUSE"
-    ].source.startswith("rules:")
+    # one vocabulary: the rhythm stage labels a code exactly as the triage does
+    assert (found["PAUSE"].label_en, found["PAUSE"].label_zh) == LABELS[Code.PAUSE]
+    assert found["PAUSE"].source == "rules:pause-3s", f"{found['PAUSE']}"
 
 
 def test_asystole_at_the_record_edge_and_no_beats() -> None:
