@@ -77,6 +77,12 @@ class AnalysisConfig:
     mains_hz: float | None = 50.0
 
     def __post_init__(self) -> None:
+        try:  # a plain string ("monitoring") is accepted and stored as the enum
+            object.__setattr__(self, "profile", FilterProfile(self.profile))
+        except ValueError:
+            known = ", ".join(p.value for p in FilterProfile)
+            msg = f"profile must be one of {known}, got {self.profile!r}"
+            raise ValueError(msg) from None
         if self.mains_hz is not None and self.mains_hz not in (50.0, 60.0):
             raise ValueError(f"mains_hz must be 50, 60 or None, got {self.mains_hz}")
 

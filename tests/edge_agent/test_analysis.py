@@ -135,3 +135,19 @@ def test_public_entry_point_is_edge_agent_analyze(sample_dir: Path) -> None:
     assert REQUIRED_KEYS <= doc.keys()
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = edge_agent.nope  # type: ignore[attr-defined]
+
+
+def test_config_profile_given_as_a_string(sample_dir: Path) -> None:
+    """``AnalysisConfig(profile="monitoring")`` works end to end (it crashed in to_dict)."""
+    from edge_agent.analysis import AnalysisConfig
+    from edge_agent.dsp.filters import FilterProfile
+
+    rec = read_record(sample_dir / "00001_hr.hea")
+    cfg = AnalysisConfig(profile="monitoring")  # type: ignore[arg-type]
+    assert cfg.profile is FilterProfile.MONITORING
+    d = analyze(rec.signal, rec.fs, rec.leads, config=cfg).to_dict()
+    assert d["provenance"]["algorithms"]["preprocess"].endswith(":monitoring")
+    assert d["provenance"]["config"]["profile"] == "monitoring", d["provenance"]
+    assert cfg.digest() == AnalysisConfig(profile=FilterProfile.MONITORING).digest()
+    with pytest.raises(ValueError, match="profile must be one of diagnostic, monitoring"):
+        AnalysisConfig(profile="ambulatory")  # type: ignore[arg-type]
