@@ -168,9 +168,11 @@ def _ludb(root: Path) -> Iterator[Example]:
         pos = set()
         if "atrial fibrillation" in rhythm or "flutter" in rhythm:
             pos.add("AF")
-        if "complete left bundle" in cond:
+        # "incomplete ... bundle branch block" is not a complete BBB (negative, as
+        # PTB-XL's IRBBB/ILBBB are): match "complete" only as a whole word.
+        if re.search(r"(^|[^a-z])complete left bundle", cond):
             pos.add("LBBB")
-        if "complete right bundle" in cond:
+        if re.search(r"(^|[^a-z])complete right bundle", cond):
             pos.add("RBBB")
         if "ventricular extrasystole" in row["Extrasystolies"].lower():
             pos.add("PVC")
