@@ -17,7 +17,7 @@ from edge_agent.dsp.results import (
     QualityReport,
     RhythmFeatures,
 )
-from edge_agent.triage import rules
+from edge_agent.triage import rules, rules_base
 from edge_agent.triage.conduction import QrsShape
 from edge_agent.triage.rules import RULES_VERSION, RuleInput, evaluate_rules
 from edge_agent.types import STANDARD_12, Finding
@@ -147,7 +147,7 @@ def test_stemi_early_repolarisation_exclusion_reads_the_old_lvh_and_q() -> None:
         intervals=_IV, rhythm=_RHY, rhythm_findings=(), quality=_OK,
         age_years=20.0, sex="male",
     )  # fmt: skip
-    assert rules._lvh_voltage(ctx) == ["Sokolow-Lyon SV1+RV5/6 4.00 mV"]
+    assert rules_base._lvh_voltage(ctx) == ["Sokolow-Lyon SV1+RV5/6 4.00 mV"]
     assert rules.rule_lvh(ctx) == []
 
 
