@@ -46,7 +46,6 @@ import ast
 import csv
 import json
 import subprocess
-import sys
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -57,6 +56,7 @@ from typing import Any
 import numpy as np
 import wfdb
 
+from bench._baseline import module_at
 from edge_agent.analysis import Analysis, _pacing_findings, analyze
 from edge_agent.dsp.pacing import PacingMode
 from edge_agent.dsp.rhythm import rhythm_findings
@@ -118,17 +118,7 @@ def code_state() -> dict[str, Any]:
 
 def load_baseline_rules() -> types.ModuleType:
     """The rules module as committed at ``BASELINE`` (no working-tree file touched)."""
-    src = subprocess.run(
-        ["git", "show", f"{BASELINE}:edge_agent/triage/rules.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    mod = types.ModuleType("_rules_baseline")
-    sys.modules[mod.__name__] = mod
-    exec(compile(src, f"{BASELINE}:rules.py", "exec"), mod.__dict__)
-    return mod
+    return module_at(BASELINE, "edge_agent/triage/rules.py", "_rules_baseline")
 
 
 def _read(path: Path) -> tuple[np.ndarray, float, tuple[str, ...]]:

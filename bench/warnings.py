@@ -40,10 +40,8 @@ import argparse
 import ast
 import csv
 import json
-import math
 import pickle
 import subprocess
-import sys
 import time
 import types
 from collections.abc import Iterator
@@ -53,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from bench._baseline import module_at
 from edge_agent.analysis import _pacing_findings, analyze
 from edge_agent.dsp.pacing import PacingMode
 from edge_agent.dsp.rhythm import rhythm_findings
@@ -60,6 +59,7 @@ from edge_agent.triage import rules as rules_now
 from edge_agent.triage.conduction import measure_qrs_shapes, pvc_evidence
 from edge_agent.types import Finding, Priority
 from models.datasets import SHARED, _cinc2017, _ludb, _ptbxl, load_external_stemi
+from models.evidence import wilson
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "warnings.json"
@@ -100,17 +100,7 @@ class Rec:
 
 def load_baseline_rules() -> types.ModuleType:
     """The rules module as committed at ``BASELINE`` (no working-tree file touched)."""
-    src = subprocess.run(
-        ["git", "show", f"{BASELINE}:edge_agent/triage/rules.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    mod = types.ModuleType("_rules_baseline")
-    sys.modules[mod.__name__] = mod
-    exec(compile(src, f"{BASELINE}:rules.py", "exec"), mod.__dict__)
-    return mod
+    return module_at(BASELINE, "edge_agent/triage/rules.py", "_rules_baseline")
 
 
 def _kwargs(
@@ -221,18 +211,6 @@ def cinc_normal() -> Iterator[Rec]:
         yield Rec(
             "cinc2017_N", e.patient, "held", True, {}, _kwargs(x, e.fs, e.leads, None, None)
         )
-
-
-def wilson(k: int, n: int) -> list[float] | None:
-    """Wilson score 95 % interval of k/n."""
-    if n == 0:
-        return None
-    z = 1.959964
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [round(max(0.0, c - h), 4), round(min(1.0, c + h), 4)]
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
