@@ -36,7 +36,9 @@ STEMI_GATE = {
     "model_alone_p": 1.01,
     "why": "The CNN's STEMI probability stays in model_probabilities but raises no "
     "finding: on the real STEMI sets (bench/results/triage.json before stemi_features) "
-    "it found 3 of 41 windows at specificity 0.86 against normals. STEMI comes from the "
+    "ecg_triage_cnn 1.1.0 found 3 of 41 windows at specificity 0.86 against normals "
+    "(1.1.1, retrained on corrected LUDB BBB labels, was not re-benched for this "
+    "decision). STEMI comes from the "
     "4th-UDMI rules and the stemi_features model (models/stemi_features/card.md). "
     "Decided on those real sets, which are therefore not independent of this choice.",
 }

@@ -53,7 +53,7 @@ from models.datasets import CLASSES, Example, load_external_stemi, load_split  #
 log = logging.getLogger("train")
 
 NAME = "ecg_triage_cnn"
-VERSION = "1.1.0"
+VERSION = "1.1.1"
 OUT = Path(os.environ.get("TRAIN_OUT", str(ROOT / "models" / NAME)))
 SEED = 20261124
 EPOCHS = int(os.environ.get("TRAIN_EPOCHS", "16"))
@@ -697,6 +697,9 @@ def write_card(
             "from the target (see bench/results/triage.json).",
             "The PTB-XL subset holds no INJ* record in mV; the must-not-fire check on "
             "subendocardial injury uses the diffuse-depression augmentation only.",
+            "Version 1.1.1 is 1.1.0 retrained with the same recipe after a label fix: "
+            "1.1.0 labelled LUDB's incomplete RBBB (14 records) and incomplete LBBB "
+            "(2) as complete RBBB/LBBB; they are now negatives.",
             "Trained on 10 s records; longer input is cut to its first 10 s.",
             "No paced rhythms, VT or VF in training; the rules cover those.",
             "CinC 2017 'normal' is a rhythm label (single lead); NORMAL is learnt from "
