@@ -2,7 +2,7 @@
 // Talks only to the same origin (/api/v1/...), with the reader's token as a Bearer header.
 
 import {
-  Calipers, MedianBeatView, TwelveLeadView, decodeWaveform, layoutTwelveLead,
+  Calipers, MedianBeatView, TwelveLeadView, decodeWaveform, layoutTwelveLead, windowStarts,
 } from "./ecg-paper.js";
 import { applyStrings, lang, setLang, statementLabel, t } from "./i18n.js";
 
@@ -33,7 +33,7 @@ const state = {
   previous: null,
   findings: [],
   readOnly: false,
-  settings: { speed: 25, gain: 10, zoom: 1, filterHz: 0.05, compare: true },
+  settings: { speed: 25, gain: 10, zoom: 1, filterHz: 0.05, compare: true, startS: 0 },
   refreshTimer: null,
   leaseTimer: null,
   openSeq: 0,
@@ -179,7 +179,7 @@ function renderQueue() {
     tr.tabIndex = 0;
     const left = Date.parse(item.deadline) - now;
     const waited = now - Date.parse(item.received_at);
-    const findings = (item.findings || []).map((f) => statementLabel(f)).join("；");
+    const findings = queueFindingsText(item.findings || []);
     const claimed = item.status === "claimed"
       ? `${t("status_claimed")}${item.claimed_by ? ` · ${item.claimed_by}` : ""}`
       : t(`status_${item.status}`);
@@ -202,6 +202,17 @@ function renderQueue() {
   const parts = PRIORITY_ORDER.filter((p) => counts[p]).map((p) => `${t(`prio_${p}`)} ${counts[p]}`);
   if (overdue) parts.push(`${t("overdue")} ${overdue}`);
   $("queue-counts").textContent = parts.join(" · ");
+}
+
+// One label per code (the rules and the model may both report PVC); the central's own
+// technical flags (source "central:...", e.g. CLOCK_SKEW) are marked as notices.
+function queueFindingsText(findings) {
+  const labels = [];
+  for (const f of findings) {
+    const label = `${isNotice(f) ? "⚠ " : ""}${statementLabel(f)}`;
+    if (!labels.includes(label)) labels.push(label);
+  }
+  return labels.join(lang() === "zh-CN" ? "；" : "; ");
 }
 
 function cell(text, cls) {
@@ -313,7 +324,9 @@ async function openRecord(recordId) {
   $("signin-view").hidden = true;
   $("reading-view").hidden = false;
   views.current.setRecord(state.ecg, state.settings.filterHz);
+  fillWindows();
   initFindings();
+  renderNotices();
   renderBanner();
   renderMeasurements();
   renderFindings();
@@ -393,8 +406,11 @@ function readOnlyText() {
 }
 
 function paperScale(compare) {
-  const col = document.querySelector(".paper-col");
-  const avail = Math.max(320, col.clientWidth - 4) / (compare ? 2 : 1) - (compare ? 8 : 0);
+  // The scroller the paper sits in (inside the figure's padding and border; half the row
+  // when comparing): the paper fills it at 100 % without a horizontal scrollbar.
+  $("papers").classList.toggle("compare", compare);
+  $("previous-wrap").hidden = !compare;
+  const avail = Math.max(320, document.querySelector("#current-wrap .scroller").clientWidth - 1);
   const lay = layoutTwelveLead(state.ecg, 25, state.settings.gain);
   return (avail / lay.widthMm) * state.settings.zoom;
 }
@@ -406,13 +422,39 @@ function drawAll() {
   $("papers").classList.toggle("compare", compare);
   const s = state.settings;
   const px = paperScale(compare);
-  views.current.draw({ speed: s.speed, gain: s.gain, pxPerMm: px });
+  views.current.draw({ speed: s.speed, gain: s.gain, pxPerMm: px, startS: s.startS });
   listDrawnLeads(views.current.drawn);
   if (compare) views.previous.draw({ speed: s.speed, gain: s.gain, pxPerMm: px });
   const median = state.analysis.median_beat;
+  document.querySelector(".median-wrap").hidden = !(median && median.uv && median.uv.length);
   const medianPx = Math.min(px * 0.8, 5);
   views.median.draw(median, state.ecg.leads, { gain: s.gain, pxPerMm: medianPx });
   $("caliper-readout").textContent = "—";
+}
+
+// Records longer than 10 s (Holter excerpts, long single-lead strips) are read 10 s at a
+// time: a window selector (hidden for 10 s records) and the arrow keys move along.
+function fillWindows() {
+  const starts = windowStarts(state.ecg);
+  const total = state.ecg.nSamples / state.ecg.fsHz;
+  state.settings.startS = 0;
+  const sel = $("window");
+  sel.replaceChildren(...starts.map((s0) => {
+    const o = document.createElement("option");
+    o.value = String(s0);
+    o.textContent = `${s0}–${Math.round(Math.min(total, s0 + 10) * 10) / 10} s`;
+    return o;
+  }));
+  sel.value = "0";
+  $("window-wrap").hidden = starts.length < 2;
+  $("window-total").textContent = starts.length < 2 ? "" : `/ ${Math.round(total * 10) / 10} s`;
+}
+
+function stepWindow(step) {
+  const starts = windowStarts(state.ecg);
+  const i = starts.indexOf(state.settings.startS) + step;
+  if (i < 0 || i >= starts.length) return;
+  setSelect("window", starts[i]);
 }
 
 // One element per drawn segment (screen readers, tests): lead, strip, samples drawn, box.
@@ -470,10 +512,14 @@ function renderMeasurements() {
     header.append(th);
     const td = document.createElement("td");
     const v = st[name];
-    td.textContent = fmtNum(v, 2);
+    // In mm as readers (and the machine's statements) count ST: 1 mm = 0.1 mV, whatever
+    // gain the paper is drawn at; the mV value stays in data-mv.
+    const mm = v === null || v === undefined ? null : v * 10;
+    td.textContent = fmtNum(mm, 1);
     td.dataset.lead = name;
-    if (v !== null && v >= 0.1) td.className = "st-up";
-    if (v !== null && v <= -0.1) td.className = "st-down";
+    td.dataset.mv = v === null || v === undefined ? "" : String(v);
+    if (mm !== null && Number(mm.toFixed(1)) >= 1) td.className = "st-up";
+    if (mm !== null && Number(mm.toFixed(1)) <= -1) td.className = "st-down";
     values.append(td);
   }
   const half = Math.ceil(names.length / 2);
@@ -497,6 +543,68 @@ function renderMeasurements() {
 
 // ---------------------------------------------------------------- findings and signing
 
+// A finding the central added about the record itself (CLOCK_SKEW: the cart's clock was
+// wrong) is a notice for the reader, not a diagnostic statement to confirm into the report.
+function isNotice(f) {
+  return String(f.source || "").startsWith("central:");
+}
+
+const SOURCE_SEP = " + ";
+
+// "rules:q-waves" -> {kind: "rules", name: "q-waves"}; merged sources are joined by " + ".
+function sourceParts(source) {
+  return String(source || "").split(SOURCE_SEP).filter(Boolean).map((one) => {
+    const i = one.indexOf(":");
+    return i < 0 ? { kind: "", name: one } : { kind: one.slice(0, i), name: one.slice(i + 1) };
+  });
+}
+
+function sourceText(f) {
+  const parts = sourceParts(f.source).map((p) => {
+    const kind = { rules: t("src_rules"), model: t("src_model"), reader: t("reader"), central: t("src_central") }[p.kind];
+    return kind ? `${kind} ${p.name}` : `${p.kind}${p.kind ? ":" : ""}${p.name}`;
+  });
+  return parts.join(SOURCE_SEP) || (f.origin === "machine" ? t("machine") : t("reader"));
+}
+
+// The rules and the model may report the same code: one proposal, both sources kept (the
+// most urgent priority, the higher probability, both details).
+function mergeByCode(findings) {
+  const out = [];
+  const byCode = new Map();
+  for (const f of findings) {
+    const prev = byCode.get(f.code);
+    if (!prev) {
+      const copy = { ...f };
+      byCode.set(f.code, copy);
+      out.push(copy);
+      continue;
+    }
+    const rank = (p) => PRIORITY_ORDER.indexOf(p || "routine");
+    if (rank(f.priority) < rank(prev.priority)) prev.priority = f.priority;
+    if (f.probability !== null && f.probability !== undefined) {
+      prev.probability = Math.max(prev.probability ?? 0, f.probability);
+    }
+    if (f.source && !sourceParts(prev.source).some((p) => `${p.kind}:${p.name}` === f.source)) {
+      prev.source = prev.source ? `${prev.source}${SOURCE_SEP}${f.source}` : f.source;
+    }
+    if (f.detail) prev.detail = prev.detail ? `${prev.detail}; ${f.detail}` : f.detail;
+  }
+  return out;
+}
+
+function renderNotices() {
+  const notices = (state.item.findings || []).filter(isNotice);
+  const box = $("rec-notices");
+  box.hidden = notices.length === 0;
+  box.replaceChildren(...notices.map((f) => {
+    const li = document.createElement("li");
+    li.dataset.code = f.code;
+    li.textContent = `⚠ ${statementLabel(f)}${f.detail ? ` (${f.detail})` : ""}`;
+    return li;
+  }));
+}
+
 function vocabEntry(code) {
   return state.vocab.find((v) => v.code === code);
 }
@@ -514,7 +622,8 @@ function initFindings() {
     const triage = state.item.findings && state.item.findings.length
       ? state.item.findings
       : ((state.analysis.triage || {}).findings || []).map((f) => ({ ...f, label_en: f.label_en || f.label }));
-    state.findings = triage.map((f) => ({ ...f, origin: "machine", state: "proposed" }));
+    state.findings = mergeByCode(triage.filter((f) => !isNotice(f)))
+      .map((f) => ({ ...f, origin: "machine", state: "proposed" }));
     $("free-text").value = "";
     $("conclusion").value = "";
   }
@@ -543,13 +652,14 @@ function renderFindings() {
     li.dataset.state = f.state;
     li.dataset.origin = f.origin;
     li.className = `finding ${f.state} prio-${f.priority || "routine"}`;
+    li.dataset.sources = sourceParts(f.source).map((p) => p.kind).join(",");
     const label = document.createElement("span");
     label.className = "label";
     label.textContent = statementLabel(f);
     const meta = document.createElement("span");
     meta.className = "meta";
     const prob = f.probability === null || f.probability === undefined ? "" : ` ${(f.probability * 100).toFixed(0)}%`;
-    meta.textContent = `${f.code} · ${f.origin === "machine" ? t("machine") : t("reader")}${prob}${f.detail ? ` · ${f.detail}` : ""}`;
+    meta.textContent = `${f.code} · ${sourceText(f)}${prob}${f.detail ? ` · ${f.detail}` : ""}`;
     li.append(label, meta);
     const actions = document.createElement("span");
     actions.className = "actions no-print";
@@ -620,9 +730,9 @@ function wireFinding(f) {
     label_en: f.label_en || f.label || f.code,
     label_zh: f.label_zh || f.label_en || f.code,
     priority: f.priority || (CRITICAL_CODES.has(f.code) ? "critical" : "routine"),
-    source: f.origin === "machine" ? f.source : (f.source || `reader:${state.me.user_id}`),
+    source: String((f.origin === "machine" ? f.source : (f.source || `reader:${state.me.user_id}`)) || "").slice(0, 128),
     probability: f.probability ?? null,
-    detail: f.origin === "machine" ? `confirmed by ${state.me.user_id}${f.detail ? `; ${f.detail}` : ""}` : (f.detail || ""),
+    detail: (f.origin === "machine" ? `confirmed by ${state.me.user_id}${f.detail ? `; ${f.detail}` : ""}` : (f.detail || "")).slice(0, 1024),
   };
 }
 
@@ -709,7 +819,7 @@ function preparePrint() {
   off.filtered = views.current.filtered;
   off.filterHz = views.current.filterHz;
   // 35 mm per row at 10 mm/mV keeps header + ECG on one A4 landscape page.
-  off.draw({ speed: s.speed, gain: s.gain, pxPerMm: 8, pitchMm: s.gain <= 10 ? 35 : null });
+  off.draw({ speed: s.speed, gain: s.gain, pxPerMm: 8, pitchMm: s.gain <= 10 ? 35 : null, startS: s.startS });
   const img = $("print-ecg");
   img.src = off.canvas.toDataURL("image/png");
   img.style.width = `${off.layout.widthMm}mm`;
@@ -762,6 +872,9 @@ function onKey(ev) {
   if (!reading) return;
   if (key === "k") { ev.preventDefault(); goNext(-1); }
   else if (key === "c") { ev.preventDefault(); confirmAll(); }
+  else if (ev.key === "ArrowRight" || ev.key === "ArrowLeft") {
+    if (!$("window-wrap").hidden) { ev.preventDefault(); stepWindow(ev.key === "ArrowRight" ? 1 : -1); }
+  }
   else if (key === "s") { setSelect("speed", state.settings.speed === 25 ? 50 : 25); }
   else if (key === "g") { setSelect("gain", { 5: 10, 10: 20, 20: 5 }[state.settings.gain]); }
   else if (key === "p" && state.previous) { $("compare").checked = !$("compare").checked; $("compare").dispatchEvent(new Event("change")); }
@@ -800,10 +913,11 @@ function wire() {
     setLang(lang() === "zh-CN" ? "en" : "zh-CN");
     if (state.me) fillVocabulary();
     if (!$("queue-view").hidden) renderQueue();
-    if (!$("reading-view").hidden) { renderBanner(); renderMeasurements(); renderFindings(); renderSignature(lastReport()); renderTiming(); renderPreviousText(); }
+    if (!$("reading-view").hidden) { renderBanner(); renderNotices(); renderMeasurements(); renderFindings(); renderSignature(lastReport()); renderTiming(); renderPreviousText(); }
   });
   $("open-next").addEventListener("click", () => goNext(1));
   $("back").addEventListener("click", () => releaseCurrent().then(showQueue));
+  $("window").addEventListener("change", () => { state.settings.startS = Number($("window").value); drawAll(); });
   for (const id of ["speed", "gain", "zoom"]) {
     $(id).addEventListener("change", () => { state.settings[id] = Number($(id).value); drawAll(); });
   }

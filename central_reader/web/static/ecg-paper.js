@@ -69,9 +69,25 @@ export function displayFilter(sig, fsHz, cutHz) {
   return out;
 }
 
-/** Paper geometry (mm) of one layout: segments to draw and the paper size. */
-export function layoutTwelveLead(ecg, speed, gain, pitchMm) {
-  const durationS = Math.min(10, ecg.nSamples / ecg.fsHz);
+/** Length of one page of paper (s): longer records are read 10 s at a time. */
+export const WINDOW_S = 10;
+
+/** Start times (s) of the 10 s windows of a record (a tail under 0.5 s is not a window). */
+export function windowStarts(ecg) {
+  const total = ecg.nSamples / ecg.fsHz;
+  const starts = [0];
+  while (total - (starts[starts.length - 1] + WINDOW_S) >= 0.5) starts.push(starts[starts.length - 1] + WINDOW_S);
+  return starts;
+}
+
+/**
+ * Paper geometry (mm) of one layout: segments to draw and the paper size. `startS` picks
+ * the 10 s window of a longer record (segment times t0/t1 are seconds of the record).
+ */
+export function layoutTwelveLead(ecg, speed, gain, pitchMm, startS = 0) {
+  const totalS = ecg.nSamples / ecg.fsHz;
+  const start = Math.max(0, Math.min(startS || 0, totalS));
+  const durationS = Math.min(WINDOW_S, totalS - start);
   const calMm = 0.2 * speed + 4;
   const pitch = pitchMm || Math.min(70, Math.max(25, 3 * gain + 10));
   const segments = [];
@@ -81,12 +97,12 @@ export function layoutTwelveLead(ecg, speed, gain, pitchMm) {
   if (has12) {
     const colS = durationS / 4;
     rows = STANDARD_ROWS.map((names) =>
-      names.map((name, c) => ({ name, t0: c * colS, t1: (c + 1) * colS })),
+      names.map((name, c) => ({ name, t0: start + c * colS, t1: start + (c + 1) * colS })),
     );
     const rhythm = index.has(RHYTHM_LEAD) ? RHYTHM_LEAD : ecg.leads[0];
-    rows.push([{ name: rhythm, t0: 0, t1: durationS, rhythm: true }]);
+    rows.push([{ name: rhythm, t0: start, t1: start + durationS, rhythm: true }]);
   } else {
-    rows = ecg.leads.map((name) => [{ name, t0: 0, t1: durationS, rhythm: true }]);
+    rows = ecg.leads.map((name) => [{ name, t0: start, t1: start + durationS, rhythm: true }]);
   }
   const top = 5;
   rows.forEach((row, r) => {
@@ -99,7 +115,7 @@ export function layoutTwelveLead(ecg, speed, gain, pitchMm) {
         rhythm: Boolean(seg.rhythm),
         t0: seg.t0,
         t1: seg.t1,
-        xMm: calMm + seg.t0 * speed,
+        xMm: calMm + (seg.t0 - start) * speed,
         wMm: (seg.t1 - seg.t0) * speed,
         baselineMm: baseline,
       });
@@ -107,7 +123,10 @@ export function layoutTwelveLead(ecg, speed, gain, pitchMm) {
   });
   const widthMm = Math.ceil((calMm + durationS * speed + 2) / 5) * 5;
   const heightMm = Math.ceil((top + pitch * rows.length + 2) / 5) * 5;
-  return { segments, widthMm, heightMm, calMm, pitch, rows: rows.length, durationS, speed, gain };
+  return {
+    segments, widthMm, heightMm, calMm, pitch, rows: rows.length, durationS, speed, gain,
+    startS: start, totalS,
+  };
 }
 
 /** Size a canvas for a paper of widthMm x heightMm at pxPerMm CSS pixels, DPR-aware. */
@@ -208,6 +227,10 @@ function drawSamples(ctx, sig, fsHz, i0, i1, x0Mm, baselineMm, speed, gain, k) {
   return n;
 }
 
+function fmtS(s) {
+  return Number.isInteger(Math.round(s * 10) / 10) ? String(Math.round(s)) : s.toFixed(1);
+}
+
 function drawLabel(ctx, text, xMm, yMm, k, sizeMm = 3.2) {
   ctx.fillStyle = LABEL;
   ctx.font = `600 ${Math.round(sizeMm * k)}px system-ui, "Noto Sans CJK SC", sans-serif`;
@@ -246,9 +269,9 @@ export class TwelveLeadView {
     if (this.ecg && filterHz !== this.filterHz) this.setRecord(this.ecg, filterHz);
   }
 
-  draw({ speed, gain, pxPerMm, pitchMm }) {
+  draw({ speed, gain, pxPerMm, pitchMm, startS }) {
     if (!this.ecg) return;
-    const lay = layoutTwelveLead(this.ecg, speed, gain, pitchMm);
+    const lay = layoutTwelveLead(this.ecg, speed, gain, pitchMm, startS);
     this.layout = lay;
     this.pxPerMm = pxPerMm;
     const { k, dpr } = sizeCanvas(this.canvas, lay.widthMm, lay.heightMm, pxPerMm);
@@ -276,7 +299,7 @@ export class TwelveLeadView {
         );
       }
       drawLabel(ctx, seg.lead + (seg.leadIndex < 0 ? " —" : ""), seg.xMm + 1, seg.baselineMm - lay.pitch * 0.38, k);
-      if (seg.t0 > 0) {
+      if (seg.t0 > lay.startS) {
         // Column separator tick, as printed by carts.
         ctx.beginPath();
         ctx.moveTo(seg.xMm * k, (seg.baselineMm - 3) * k);
@@ -295,7 +318,11 @@ export class TwelveLeadView {
       });
     }
     const hp = this.filterHz ? `HP ${this.filterHz} Hz   ` : "";
-    const foot = `${speed} mm/s   ${gain} mm/mV   ${hp}fs ${Math.round(fs)} Hz`;
+    // A record longer than the page says which part of it is on the paper.
+    const part = lay.totalS > WINDOW_S + 0.5
+      ? `${fmtS(lay.startS)}–${fmtS(lay.startS + lay.durationS)} s / ${fmtS(lay.totalS)} s   `
+      : "";
+    const foot = `${part}${speed} mm/s   ${gain} mm/mV   ${hp}fs ${Math.round(fs)} Hz`;
     drawLabel(ctx, foot, lay.calMm, lay.heightMm - 1.2, k, 2.6);
     this.drawn = drawn;
     const full = drawn.filter((d) => !d.rhythm && d.points > 0).map((d) => d.lead);
@@ -305,6 +332,7 @@ export class TwelveLeadView {
     this.canvas.dataset.speed = String(speed);
     this.canvas.dataset.gain = String(gain);
     this.canvas.dataset.pxPerMm = String(pxPerMm);
+    this.canvas.dataset.window = `${lay.startS},${lay.startS + lay.durationS},${lay.totalS}`;
   }
 
   /** Paper position (mm) of a pointer event. */
@@ -341,7 +369,11 @@ export class MedianBeatView {
   draw(median, leads, { gain, pxPerMm }) {
     this.drawn = [];
     if (!median || !median.uv || !median.uv.length) {
+      // No median beat (unreadable record): nothing of the previous record may stay.
       this.canvas.hidden = true;
+      this.canvas.dataset.leadsDrawn = "";
+      this.canvas.dataset.fiducials = "";
+      this.canvas.getContext("2d").clearRect(0, 0, this.canvas.width, this.canvas.height);
       if (this.overlay) this.overlay.hidden = true;
       this.layout = null;
       return;
