@@ -417,7 +417,7 @@ def test_unreadable_single_lead_shows_nothing_of_the_previous_record(
         "data-window"
     )
     values = page.eval_on_selector_all(
-        "#measurements td", "ts => ts.map(t => t.innerText.trim())"
+        "#measurements td.value", "ts => ts.map(t => t.innerText.trim())"
     )
     assert values[:6] == ["—"] * 6, f"measurements of an unreadable record: {values}"
     assert page.inner_text("#sign-status") == "信号无法分析"
@@ -448,6 +448,61 @@ def test_clock_skew_is_a_notice_not_a_statement(page: Any, journey: dict[str, An
     # A normal record has no notice.
     _open(page, journey["records"]["af"][0])
     assert not page.is_visible("#rec-notices")
+
+
+def test_correct_a_measurement_and_esc_in_a_field(
+    page: Any, journey: dict[str, Any]
+) -> None:
+    """The reader corrects QRS and QT: the table shows both values, QTc follows the
+    corrected QT, the report's description carries the corrections to the township. Esc in
+    a field leaves the field (and cancels an edit), not the record."""
+    central = journey["central"]
+    rid, analysis = journey["records"]["af"]
+    iv, hr = analysis["intervals_ms"], analysis["heart_rate_bpm"]
+    _open(page, rid)
+    page.fill("#free-text", "房颤伴快心室率")
+    page.focus("#free-text")
+    page.keyboard.press("Escape")
+    assert page.is_visible("#reading-view"), "Esc in the description left the record"
+    assert page.input_value("#free-text") == "房颤伴快心室率"
+
+    def value(key: str) -> str:
+        return str(page.inner_text(f'#measurements tr[data-key="{key}"] td.value')).strip()
+
+    page.click('#measurements tr[data-key="qrs"] button.edit')
+    page.fill('#measurements tr[data-key="qrs"] input', "96")
+    page.keyboard.press("Enter")
+    assert value("qrs") == f"96 ms (机器 {iv['qrs']:.0f})", value("qrs")
+    assert "corrected" in (
+        page.get_attribute('#measurements tr[data-key="qrs"]', "class") or ""
+    )
+    page.click('#measurements tr[data-key="qt"] button.edit')
+    page.fill('#measurements tr[data-key="qt"] input', "999")
+    page.keyboard.press("Escape")
+    assert page.is_visible("#reading-view"), "Esc in an edit left the record"
+    assert value("qt") == f"{iv['qt']:.0f} ms", f"cancelled edit applied: {value('qt')}"
+    page.click('#measurements tr[data-key="qt"] button.edit')
+    page.fill('#measurements tr[data-key="qt"] input', "330")
+    page.keyboard.press("Enter")
+    rr_s = 60.0 / hr
+    qtc = 330 / rr_s**0.5
+    assert value("qtc").startswith(f"{qtc:.0f} ms"), (
+        f"QTc {value('qtc')}, expected {qtc:.1f}"
+    )
+    assert value("qtcf").startswith(f"{330 / rr_s ** (1 / 3):.0f} ms"), value("qtcf")
+    note = page.inner_text("#corrections")
+    assert note.startswith("测量值医师修正: QRS 时限 96 ms (机器 "), note
+    page.keyboard.press("c")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector('#signature[data-signed="true"]')
+    report = _api(central, "GET", f"/records/{rid}")["reports"][0]
+    text = report["free_text"]
+    assert text.splitlines()[0] == note, f"corrections not in the report: {text!r}"
+    assert f"QT 间期 330 ms (机器 {iv['qt']:.0f})" in text and "房颤伴快心室率" in text, (
+        text
+    )
+    assert f"QTc (Bazett) {qtc:.0f} ms" in text, text
+    assert not page.is_visible("#measurements button.edit"), "signed: no more editing"
 
 
 def test_narrow_window_keyboard_only(browser: Any, journey: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ const state = {
   previous: null,
   findings: [],
   readOnly: false,
+  corrections: {},
   settings: { speed: 25, gain: 10, zoom: 1, filterHz: 0.05, compare: true, startS: 0 },
   refreshTimer: null,
   leaseTimer: null,
@@ -320,12 +321,14 @@ async function openRecord(recordId) {
   state.analysis = detail.analysis || {};
   state.ecg = decodeWaveform(detail.waveform);
   state.previous = null;
+  state.corrections = {};
   $("queue-view").hidden = true;
   $("signin-view").hidden = true;
   $("reading-view").hidden = false;
   views.current.setRecord(state.ecg, state.settings.filterHz);
   fillWindows();
   initFindings();
+  renderCorrections();
   renderNotices();
   renderBanner();
   renderMeasurements();
@@ -476,30 +479,130 @@ function fmtNum(v, digits = 0) {
   return Number(text) === 0 ? (0).toFixed(digits) : text; // no "-0.00"
 }
 
-function renderMeasurements() {
+// The reader may correct the machine's HR, PR, QRS and QT (✎ beside the value): the table
+// shows the reader's value with the machine's beside it, QTc follows a corrected QT or HR,
+// and the corrections go into the report's description (see correctionText).
+const EDITABLE = ["hr", "pr", "qrs", "qt"];
+
+function isNum(v) {
+  return v !== null && v !== undefined && !Number.isNaN(v);
+}
+
+function measuredValues() {
   const a = state.analysis;
   const iv = a.intervals_ms || {};
+  const machine = {
+    hr: a.heart_rate_bpm, pr: iv.pr, qrs: iv.qrs, qt: iv.qt,
+    qtc: iv.qtc_bazett, qtcf: iv.qtc_fridericia,
+  };
+  const c = state.corrections;
+  const value = { ...machine, ...c };
+  const derived = new Set();
+  if (("qt" in c || "hr" in c) && isNum(value.qt) && isNum(value.hr) && value.hr > 0) {
+    const rr = 60 / value.hr;
+    value.qtc = value.qt / Math.sqrt(rr);
+    value.qtcf = value.qt / Math.cbrt(rr);
+    derived.add("qtc").add("qtcf");
+  }
+  return { machine, value, derived };
+}
+
+function correctionText() {
+  const keys = EDITABLE.filter((key) => key in state.corrections);
+  if (!keys.length) return "";
+  const { machine, value, derived } = measuredValues();
+  const unit = (key) => (key === "hr" ? t("bpm") : "ms");
+  const parts = keys.map((key) => `${t(key)} ${fmtNum(value[key])} ${unit(key)} (${t("machine")} ${fmtNum(machine[key])})`);
+  for (const key of derived) parts.push(`${t(key)} ${fmtNum(value[key])} ms`);
+  return `${t("corrected_by_reader")}: ${parts.join(lang() === "zh-CN" ? "；" : "; ")}`;
+}
+
+function editMeasurement(key, td) {
+  if (state.readOnly) return;
+  const { value } = measuredValues();
+  const input = document.createElement("input");
+  input.type = "number";
+  input.min = "0";
+  input.max = key === "hr" ? "400" : "1000";
+  input.step = "1";
+  input.className = "measure-edit";
+  input.value = isNum(value[key]) ? String(Math.round(value[key])) : "";
+  input.setAttribute("aria-label", t(key));
+  let done = false;
+  const finish = (commit) => {
+    if (done) return;
+    done = true;
+    const v = Number(input.value);
+    if (commit && input.value.trim() !== "" && Number.isFinite(v) && v > 0) {
+      const machine = measuredValues().machine[key];
+      if (isNum(machine) && Math.round(machine) === Math.round(v)) delete state.corrections[key];
+      else state.corrections[key] = v;
+    }
+    renderMeasurements();
+    renderCorrections();
+  };
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") { ev.preventDefault(); ev.stopPropagation(); finish(true); }
+    else if (ev.key === "Escape") { ev.preventDefault(); ev.stopPropagation(); finish(false); }
+  });
+  input.addEventListener("blur", () => finish(true));
+  td.replaceChildren(input);
+  input.focus();
+  input.select();
+}
+
+function renderCorrections() {
+  const text = correctionText();
+  const el = $("corrections");
+  el.hidden = !text;
+  el.textContent = text;
+}
+
+function renderMeasurements() {
+  const a = state.analysis;
   const ax = a.axis_deg || {};
-  const hr = a.heart_rate_bpm;
+  const { machine, value: v, derived } = measuredValues();
   const rows = [
-    ["hr", fmtNum(hr), t("bpm"), hr !== null && hr !== undefined && (hr < 60 || hr > 100)],
-    ["pr", fmtNum(iv.pr), "ms", iv.pr > 200 || (iv.pr !== null && iv.pr < 120)],
-    ["qrs", fmtNum(iv.qrs), "ms", iv.qrs >= 120],
-    ["qt", fmtNum(iv.qt), "ms", false],
-    ["qtc", fmtNum(iv.qtc_bazett), "ms", iv.qtc_bazett > 460],
-    ["qtcf", fmtNum(iv.qtc_fridericia), "ms", iv.qtc_fridericia > 460],
-    ["axis", `${fmtNum(ax.p)} / ${fmtNum(ax.qrs)} / ${fmtNum(ax.t)}`, "°", ax.qrs !== null && ax.qrs !== undefined && (ax.qrs < -30 || ax.qrs > 90)],
+    ["hr", v.hr, t("bpm"), isNum(v.hr) && (v.hr < 60 || v.hr > 100)],
+    ["pr", v.pr, "ms", v.pr > 200 || (isNum(v.pr) && v.pr < 120)],
+    ["qrs", v.qrs, "ms", v.qrs >= 120],
+    ["qt", v.qt, "ms", false],
+    ["qtc", v.qtc, "ms", v.qtc > 460],
+    ["qtcf", v.qtcf, "ms", v.qtcf > 460],
+    ["axis", null, "°", ax.qrs !== null && ax.qrs !== undefined && (ax.qrs < -30 || ax.qrs > 90)],
   ];
   const table = $("measurements");
-  table.replaceChildren(...rows.map(([key, value, unit, abnormal]) => {
+  table.replaceChildren(...rows.map(([key, num, unit, abnormal]) => {
     const tr = document.createElement("tr");
     tr.dataset.key = key;
-    if (abnormal) tr.className = "abnormal";
+    const corrected = key in state.corrections;
+    tr.className = [abnormal ? "abnormal" : "", corrected ? "corrected" : "", derived.has(key) ? "derived" : ""].filter(Boolean).join(" ");
     const th = document.createElement("th");
     th.textContent = t(key);
     const td = document.createElement("td");
+    td.className = "value";
+    const value = key === "axis" ? `${fmtNum(ax.p)} / ${fmtNum(ax.qrs)} / ${fmtNum(ax.t)}` : fmtNum(num);
     td.textContent = `${value} ${value === "—" ? "" : unit}`;
-    tr.append(th, td);
+    if (corrected || derived.has(key)) {
+      td.dataset.machine = fmtNum(machine[key]);
+      const was = document.createElement("span");
+      was.className = "was";
+      was.textContent = corrected ? ` (${t("machine")} ${fmtNum(machine[key])})` : ` (${t("recalculated")})`;
+      td.append(was);
+    }
+    const edit = document.createElement("td");
+    edit.className = "no-print";
+    if (EDITABLE.includes(key) && !state.readOnly) {
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "link edit";
+      btn.textContent = "✎";
+      btn.title = t("correct_value");
+      btn.setAttribute("aria-label", `${t("correct_value")}: ${t(key)}`);
+      btn.addEventListener("click", () => editMeasurement(key, td));
+      edit.append(btn);
+    }
+    tr.append(th, td, edit);
     return tr;
   }));
   const st = a.st_mv || {};
@@ -748,9 +851,10 @@ async function sign() {
     status.textContent = t("need_conclusion");
     return;
   }
+  const corrections = correctionText();
   const body = {
     findings: state.findings.map(wireFinding),
-    free_text: $("free-text").value,
+    free_text: [corrections, $("free-text").value].filter((x) => x.trim()).join("\n"),
     conclusion: $("conclusion").value.trim(),
   };
   const id = encodeURIComponent(state.item.record_id);
@@ -771,6 +875,11 @@ async function sign() {
   stopLease();
   status.textContent = "";
   state.readOnly = true;
+  // The corrections are now part of the report's text (shown in the description).
+  state.corrections = {};
+  $("free-text").value = res.report.free_text;
+  renderCorrections();
+  renderMeasurements();
   state.detail.reports = [...(state.detail.reports || []), res.report];
   state.item = { ...state.item, status: "signed" };
   state.findings = res.report.findings.map((f) => ({ ...f, origin: "reader", state: "confirmed" }));
@@ -787,14 +896,14 @@ async function sign() {
 
 function measurementLine() {
   const a = state.analysis;
-  const iv = a.intervals_ms || {};
+  const v = measuredValues().value;
   const ax = a.axis_deg || {};
-  const unit = (v, u) => (v === null || v === undefined ? "—" : `${fmtNum(v)} ${u}`);
+  const unit = (x, u) => (x === null || x === undefined ? "—" : `${fmtNum(x)} ${u}`);
   return [
-    `${t("hr")} ${unit(a.heart_rate_bpm, t("bpm"))}`,
-    `PR ${unit(iv.pr, "ms")}`,
-    `QRS ${unit(iv.qrs, "ms")}`,
-    `QT/QTc ${fmtNum(iv.qt)}/${fmtNum(iv.qtc_bazett)} ms`,
+    `${t("hr")} ${unit(v.hr, t("bpm"))}`,
+    `PR ${unit(v.pr, "ms")}`,
+    `QRS ${unit(v.qrs, "ms")}`,
+    `QT/QTc ${fmtNum(v.qt)}/${fmtNum(v.qtc)} ms`,
     `${t("axis")} ${fmtNum(ax.p)}/${fmtNum(ax.qrs)}/${fmtNum(ax.t)}°`,
   ];
 }
@@ -862,7 +971,11 @@ function onKey(ev) {
   }
   if (ev.key === "Escape" && reading) {
     ev.preventDefault();
-    if (typing) document.activeElement.blur();
+    // Esc in a field only leaves the field (the draft stays); Esc again goes to the queue.
+    if (typing) {
+      document.activeElement.blur();
+      return;
+    }
     releaseCurrent().then(showQueue);
     return;
   }
@@ -913,7 +1026,7 @@ function wire() {
     setLang(lang() === "zh-CN" ? "en" : "zh-CN");
     if (state.me) fillVocabulary();
     if (!$("queue-view").hidden) renderQueue();
-    if (!$("reading-view").hidden) { renderBanner(); renderNotices(); renderMeasurements(); renderFindings(); renderSignature(lastReport()); renderTiming(); renderPreviousText(); }
+    if (!$("reading-view").hidden) { renderBanner(); renderNotices(); renderMeasurements(); renderCorrections(); renderFindings(); renderSignature(lastReport()); renderTiming(); renderPreviousText(); }
   });
   $("open-next").addEventListener("click", () => goNext(1));
   $("back").addEventListener("click", () => releaseCurrent().then(showQueue));
