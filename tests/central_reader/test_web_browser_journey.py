@@ -59,6 +59,8 @@ AF = Sample("A0003", "P-J003", 5.0, "site-b", "warning", ("AF",))
 HOLTER = Sample("mitdb119_60s", "P-J119", 8.0, "site-b", "warning", ("PVC",))
 NOISY = Sample("A00022", "P-J022", 9.0, "site-c", "unreadable", ("NOISE",))
 SKEWED = Sample("00001_hr", "P-J001", 0.0, "site-c", "routine", ("NORMAL",))
+# The STEMI patient's ECG of two days ago (routine, never read: overdue by a day).
+EARLIER = Sample("00001_hr", "P-J021", 2 * 24 * 60, "site-a", "routine", ("NORMAL",))
 MODEL_PVC = "model:ecg_triage_cnn@1.1.0"
 
 
@@ -75,6 +77,7 @@ def _submit(central: Central) -> dict[str, tuple[str, dict[str, Any]]]:
             ("holter", HOLTER),
             ("noisy", NOISY),
             ("skewed", SKEWED),
+            ("earlier", EARLIER),
         ):
             req, analysis = submit_request(sample, now)
             if key == "stemi":
@@ -256,6 +259,10 @@ def test_paper_grid_and_calibration_measured_in_pixels(
     )
     assert rows[0] == journey["records"]["stemi"][0], f"critical STEMI not first: {rows}"
     _open(page, rows[0])
+    # The patient's earlier ECG opens beside it: P hides it, the paper takes the full width.
+    page.wait_for_selector("#prev-canvas[data-leads-drawn]")
+    page.keyboard.press("p")
+    page.wait_for_selector("#previous-wrap", state="hidden")
     m = page.evaluate(_PAPER_JS, [2.5])
     k = m["k"]
     assert abs(k - m["pxPerMm"] * m["dpr"]) < 0.05, (
@@ -506,33 +513,58 @@ def test_correct_a_measurement_and_esc_in_a_field(
 
 
 def test_narrow_window_keyboard_only(browser: Any, journey: dict[str, Any]) -> None:
-    """1024 x 768: the 12-lead fits the width, the measurements and statements come right
-    after it (before the median beats); Tab + Enter opens a row, C, Ctrl+Enter signs."""
+    """1024 x 768: the 12-lead fits the width, the previous ECG below it, the measurements
+    and statements right after (before the median beats); Tab, Up/Down (the focus survives
+    the queue's refresh) and Enter open a row, C, Ctrl+Enter signs."""
     context, pg, errors = _page(browser, journey, 1024, 768)
     try:
-        first = pg.get_attribute("#queue-body tr >> nth=0", "data-record-id")
+        rows = pg.eval_on_selector_all(
+            "#queue-body tr", "rs => rs.map(r => r.dataset.recordId)"
+        )
+        first = rows[0]
+
+        def active() -> str:
+            return str(pg.evaluate("() => document.activeElement.dataset.recordId || ''"))
+
         for _ in range(10):
             pg.keyboard.press("Tab")
-            if pg.evaluate("() => document.activeElement.dataset.recordId || ''") == first:
+            if active() == first:
                 break
         else:
             pytest.fail("Tab never reached the first queue row")
+        pg.keyboard.press("ArrowDown")
+        assert active() == rows[1], f"ArrowDown: focus on {active()}, expected {rows[1]}"
+        pg.evaluate("() => { document.activeElement.dataset.mark = 'before-refresh'; }")
+        pg.wait_for_timeout(1600)  # refresh_ms=500: the rows are rebuilt three times
+        assert pg.evaluate("() => document.activeElement.dataset.mark || ''") == "", (
+            "the queue did not refresh"
+        )
+        assert active() == rows[1], f"focus lost on refresh: {active()!r}"
+        pg.keyboard.press("ArrowUp")
+        assert active() == first
+        earlier = journey["records"]["earlier"][0]
+        late = pg.inner_text(f'#queue-body tr[data-record-id="{earlier}"] td.deadline')
+        assert late.startswith("超时 1天 "), f"routine ECG of 2 days ago: {late!r}"
         pg.evaluate("() => { delete document.body.dataset.openedRecord; }")
         pg.keyboard.press("Enter")
         pg.wait_for_selector(f'body[data-opened-record="{first}"]', state="attached")
+        pg.wait_for_selector("#prev-canvas[data-leads-drawn]")
         box = pg.locator("#ecg-canvas").bounding_box()
+        prev = pg.locator("#prev-canvas").bounding_box()
+        assert prev["y"] >= box["y"] + box["height"], f"previous not below: {box} {prev}"
         scroller = pg.evaluate(
             "() => document.querySelector('#current-wrap .scroller')"
             ".getBoundingClientRect().width"
         )
         assert box["width"] <= scroller + 0.5, f"12-lead {box['width']} px > {scroller} px"
+        assert abs(prev["width"] - box["width"]) < 1, f"previous ECG scale: {prev} {box}"
         px_mm = float(pg.get_attribute("#ecg-canvas", "data-px-per-mm") or "0")
         assert px_mm > 3.0, f"paper at {px_mm:.2f} px/mm in a 1024 px window"
         meas = pg.locator("#measurements").bounding_box()
         sign = pg.locator("#sign").bounding_box()
         median = pg.locator("#median-canvas").bounding_box()
         assert meas["y"] < median["y"] and sign["y"] < median["y"], (meas, sign, median)
-        assert meas["y"] > box["y"] + box["height"], "measurements overlap the ECG"
+        assert meas["y"] > prev["y"] + prev["height"], "measurements overlap the ECGs"
         pg.screenshot(path=str(ARTIFACTS / "web_journey_1024.png"), full_page=True)
         pg.keyboard.press("c")
         pg.keyboard.press("Control+Enter")

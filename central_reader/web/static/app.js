@@ -132,7 +132,7 @@ function fmtDuration(ms) {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const sec = s % 60;
-  if (h >= 24) return `${Math.floor(h / 24)}d ${h % 24}h`;
+  if (h >= 24) return `${Math.floor(h / 24)}${t("days")} ${h % 24}${t("hours")}`;
   if (h > 0) return `${h}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`;
   return `${m}:${String(sec).padStart(2, "0")}`;
 }
@@ -164,6 +164,8 @@ async function refreshQueue() {
 
 function renderQueue() {
   const body = $("queue-body");
+  // The queue refreshes every few seconds: keep the keyboard focus on the same record.
+  const focused = document.activeElement?.closest?.("#queue-body tr")?.dataset.recordId;
   const now = serverNow();
   const rows = [];
   const counts = Object.fromEntries(PRIORITY_ORDER.map((p) => [p, 0]));
@@ -195,10 +197,18 @@ function renderQueue() {
       cell(claimed, "status"),
     );
     tr.addEventListener("click", () => openRecord(item.record_id));
-    tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") openRecord(item.record_id); });
+    tr.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") openRecord(item.record_id);
+      else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault();
+        const next = ev.key === "ArrowDown" ? tr.nextElementSibling : tr.previousElementSibling;
+        if (next) next.focus();
+      }
+    });
     rows.push(tr);
   }
   body.replaceChildren(...rows);
+  if (focused) rows.find((r) => r.dataset.recordId === focused)?.focus();
   $("queue-empty").hidden = rows.length > 0;
   const parts = PRIORITY_ORDER.filter((p) => counts[p]).map((p) => `${t(`prio_${p}`)} ${counts[p]}`);
   if (overdue) parts.push(`${t("overdue")} ${overdue}`);
