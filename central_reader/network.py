@@ -14,7 +14,9 @@ What it starts, all as real processes on loopback (``make run`` calls it):
    to the sites' export folders, round robin.
 
 It prints where to open the reading page (URL and a reader token), one line per record
-queued at a cart, the alert lines as they arrive, and keeps running until Ctrl-C (or
+queued at a cart, the alert lines as they arrive, one line per signed report as it lands in
+a cart's outbox (what ``ecg-edge reports --outbox ...`` shows at the township), and keeps
+running until Ctrl-C (or
 SIGTERM), which stops the agents, the desk, then the central, and exits 0. Children run
 in their own session with ``PR_SET_PDEATHSIG``, so even a ``kill -9`` of this process
 leaves no orphan behind. For scripts and tests: ``--exit-after-alert`` (stop once an
@@ -93,6 +95,7 @@ class _State:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     alert_ids: set[str] = field(default_factory=set)
     queued_at: dict[str, float] = field(default_factory=dict)
+    reports: set[str] = field(default_factory=set)  # report ids seen in the carts' outboxes
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -181,6 +184,7 @@ class Network:
         self.desk_kind = "none"
         self.expected_records = 0
         self._lock = threading.Lock()
+        self._outboxes: dict[str, Any] = {}
 
     # -- output ----------------------------------------------------------------------
 
@@ -438,6 +442,40 @@ class Network:
             return None
         return len({i.record_id for i in resp.items})
 
+    def poll_reports(self) -> None:
+        """Say each signed report once it is in a cart's outbox (read with the edge's own
+        ``Outbox``, as ``ecg-edge reports`` does; the agent keeps writing to it)."""
+        from edge_agent.outbox import Outbox
+
+        for site in self.config.sites:
+            outbox = self._outboxes.get(site)
+            if outbox is None:
+                path = self.config.workdir / "sites" / site / "outbox.sqlite"
+                if not path.exists():  # created by the cart's agent, not here
+                    continue
+                try:
+                    outbox = self._outboxes[site] = Outbox(path)
+                except Exception as exc:  # noqa: BLE001 - a demo line, never fatal
+                    _log.warning("cannot read %s: %s", path, exc)
+                    continue
+            try:
+                reports = outbox.list_reports(limit=50)
+            except Exception as exc:  # noqa: BLE001
+                _log.warning("cannot read the reports of %s: %s", site, exc)
+                continue
+            for r in sorted(reports, key=lambda r: r.cursor):
+                if r.report_id in self.state.reports:
+                    continue
+                self.state.reports.add(r.report_id)
+                self.say(f"[{site}] report v{r.version} for record {r.record_id} at the"
+                         f" cart, signed by {r.signed_by}: {r.conclusion}")
+
+    def close_outboxes(self) -> None:
+        """Close what :meth:`poll_reports` opened."""
+        for outbox in self._outboxes.values():
+            outbox.close()
+        self._outboxes.clear()
+
     def died(self) -> Child | None:
         """A child that exited while nobody asked it to."""
         for c in self.children:
@@ -467,6 +505,7 @@ def run_network(config: NetworkConfig, out: IO[str] = sys.stdout) -> int:
         return EXIT_STARTUP if not net.stop.is_set() else 0
     finally:
         net.stop.set()
+        net.close_outboxes()
         net.terminate_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -497,6 +536,8 @@ def _run(net: Network) -> int:
     for site in cfg.sites:
         net.say(f"  township cart   {site}: drop records into "
                 f"{cfg.workdir / 'sites' / site / 'export'}")
+    net.say(f"  signed reports  ecg-edge reports --outbox "
+            f"{cfg.workdir / 'sites' / '<site>' / 'outbox.sqlite'} (also shown here)")
     net.say(f"  {net.expected_records} records dealt to {len(cfg.sites)} sites;"
             f" tokens in {cfg.workdir}; Ctrl-C stops everything")
     net.say("")
@@ -515,9 +556,10 @@ def _run(net: Network) -> int:
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             break
-        if now >= next_check and not reported_all:
+        if now >= next_check:
             next_check = now + 1.0
-            n = net.central_count()
+            net.poll_reports()
+            n = None if reported_all else net.central_count()
             if n is not None and n >= net.expected_records > 0:
                 reported_all = True
                 net.say(f"all {n} records are at the central")
