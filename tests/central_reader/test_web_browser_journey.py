@@ -451,7 +451,28 @@ def test_clock_skew_is_a_notice_not_a_statement(page: Any, journey: dict[str, An
     page.keyboard.press("c")
     page.click("#conclusion-fill")
     assert "时钟" not in page.input_value("#conclusion"), page.input_value("#conclusion")
+    # An unsigned draft is not dropped silently: leaving asks, "cancel" stays.
+    page.fill("#free-text", "窦性心律，大致正常")
+    page.focus("#free-text")
+    page.keyboard.press("Escape")  # leaves the field only
+    asked: list[str] = []
+
+    def answer(accept: bool) -> Any:
+        def on_dialog(d: Any) -> None:
+            asked.append(d.message)
+            d.accept() if accept else d.dismiss()
+
+        return on_dialog
+
+    page.once("dialog", answer(False))
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(300)
+    assert asked and "草稿" in asked[0], asked
+    assert page.is_visible("#reading-view"), "left the record although the reader said no"
+    assert page.input_value("#free-text") == "窦性心律，大致正常"
+    page.once("dialog", answer(True))
     _back(page)
+    assert len(asked) == 2, asked
     # A normal record has no notice.
     _open(page, journey["records"]["af"][0])
     assert not page.is_visible("#rec-notices")

@@ -34,6 +34,7 @@ const state = {
   findings: [],
   readOnly: false,
   corrections: {},
+  dirty: false,
   settings: { speed: 25, gain: 10, zoom: 1, filterHz: 0.05, compare: true, startS: 0 },
   refreshTimer: null,
   leaseTimer: null,
@@ -268,7 +269,26 @@ function nextRecordId(step) {
   return next ? next.record_id : null;
 }
 
+// An unsigned draft (statements confirmed, added or removed, text, corrections) is not
+// dropped silently: leaving the record asks first.
+function markDirty() {
+  state.dirty = true;
+}
+
+function leaveDraftOk() {
+  if (!state.dirty || $("reading-view").hidden) return true;
+  if (!window.confirm(t("discard_draft"))) return false;
+  state.dirty = false;
+  return true;
+}
+
+function leaveToQueue() {
+  if (!leaveDraftOk()) return;
+  releaseCurrent().then(showQueue);
+}
+
 async function goNext(step) {
+  if (!leaveDraftOk()) return;
   await refreshQueue();
   const id = nextRecordId(step);
   if (!id) {
@@ -332,6 +352,7 @@ async function openRecord(recordId) {
   state.ecg = decodeWaveform(detail.waveform);
   state.previous = null;
   state.corrections = {};
+  state.dirty = false;
   $("queue-view").hidden = true;
   $("signin-view").hidden = true;
   $("reading-view").hidden = false;
@@ -547,6 +568,7 @@ function editMeasurement(key, td) {
       const machine = measuredValues().machine[key];
       if (isNum(machine) && Math.round(machine) === Math.round(v)) delete state.corrections[key];
       else state.corrections[key] = v;
+      markDirty();
     }
     renderMeasurements();
     renderCorrections();
@@ -781,14 +803,14 @@ function renderFindings() {
       ok.type = "button";
       ok.className = "confirm";
       ok.textContent = t("confirm");
-      ok.addEventListener("click", () => { f.state = "confirmed"; renderFindings(); });
+      ok.addEventListener("click", () => { f.state = "confirmed"; markDirty(); renderFindings(); });
       actions.append(ok);
     }
     const rm = document.createElement("button");
     rm.type = "button";
     rm.className = "remove";
     rm.textContent = t("remove");
-    rm.addEventListener("click", () => { state.findings.splice(i, 1); renderFindings(); });
+    rm.addEventListener("click", () => { state.findings.splice(i, 1); markDirty(); renderFindings(); });
     actions.append(rm);
     li.append(actions);
     return li;
@@ -824,10 +846,12 @@ function addStatement(text) {
     state.findings.push({ ...f, source: `reader:${state.me.user_id}`, probability: null, detail: "", origin: "reader", state: "confirmed" });
   }
   $("statement-input").value = "";
+  markDirty();
   renderFindings();
 }
 
 function confirmAll() {
+  if (state.findings.some((f) => f.state !== "confirmed")) markDirty();
   for (const f of state.findings) f.state = "confirmed";
   renderFindings();
 }
@@ -887,6 +911,7 @@ async function sign() {
   state.readOnly = true;
   // The corrections are now part of the report's text (shown in the description).
   state.corrections = {};
+  state.dirty = false;
   $("free-text").value = res.report.free_text;
   renderCorrections();
   renderMeasurements();
@@ -961,6 +986,7 @@ function preparePrint() {
     printLine(t("measurements"), measurementLine()),
     printLine(t("findings"), [statements.join(lang() === "zh-CN" ? "；" : "; ") || "—"]),
   ];
+  if (correctionText()) lines.push(printLine(t("corrected_by_reader"), [correctionText().split(": ").slice(1).join(": ")]));
   if ($("free-text").value.trim()) lines.push(printLine(t("free_text"), [$("free-text").value.trim()]));
   lines.push(printLine(t("conclusion"), [$("conclusion").value.trim() || "—"]));
   lines.push(report
@@ -986,7 +1012,7 @@ function onKey(ev) {
       document.activeElement.blur();
       return;
     }
-    releaseCurrent().then(showQueue);
+    leaveToQueue();
     return;
   }
   if (typing || ev.ctrlKey || ev.metaKey || ev.altKey || !state.me) return;
@@ -1031,7 +1057,11 @@ function wire() {
     ev.preventDefault();
     signIn($("token-input").value.trim());
   });
-  $("sign-out").addEventListener("click", async () => { await releaseCurrent(); signOut(); });
+  $("sign-out").addEventListener("click", async () => {
+    if (!leaveDraftOk()) return;
+    await releaseCurrent();
+    signOut();
+  });
   $("lang-switch").addEventListener("click", () => {
     setLang(lang() === "zh-CN" ? "en" : "zh-CN");
     if (state.me) fillVocabulary();
@@ -1039,7 +1069,11 @@ function wire() {
     if (!$("reading-view").hidden) { renderBanner(); renderNotices(); renderMeasurements(); renderCorrections(); renderFindings(); renderSignature(lastReport()); renderTiming(); renderPreviousText(); }
   });
   $("open-next").addEventListener("click", () => goNext(1));
-  $("back").addEventListener("click", () => releaseCurrent().then(showQueue));
+  $("back").addEventListener("click", leaveToQueue);
+  for (const id of ["free-text", "conclusion", "amend-reason"]) $(id).addEventListener("input", markDirty);
+  window.addEventListener("beforeunload", (ev) => {
+    if (state.dirty && !$("reading-view").hidden) ev.preventDefault();
+  });
   $("window").addEventListener("change", () => { state.settings.startS = Number($("window").value); drawAll(); });
   for (const id of ["speed", "gain", "zoom"]) {
     $(id).addEventListener("change", () => { state.settings[id] = Number($(id).value); drawAll(); });
@@ -1058,7 +1092,7 @@ function wire() {
   $("statement-input").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.ctrlKey) { ev.preventDefault(); addStatement(ev.target.value); }
   });
-  $("conclusion-fill").addEventListener("click", () => { $("conclusion").value = conclusionFromFindings(); });
+  $("conclusion-fill").addEventListener("click", () => { $("conclusion").value = conclusionFromFindings(); markDirty(); });
   $("sign").addEventListener("click", sign);
   document.addEventListener("keydown", onKey);
   for (const type of ["keydown", "pointerdown", "pointermove", "wheel"]) {
