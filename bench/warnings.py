@@ -278,6 +278,9 @@ def main() -> None:
                 routine[key][when]["unreadable"] = sum(
                     cs[i][1] == "unreadable" for i in idx
                 )
+                routine[key][when]["critical"] = _rate(
+                    sum(cs[i][1] == "critical" for i in idx), len(idx)
+                )
     sens: dict[str, Any] = {}
     for ds in ("ptbxl", "ludb"):
         for part, pname in (*parts.items(), ("all", "all")):
@@ -362,6 +365,8 @@ def _print(normal: dict[str, Any], routine: dict[str, Any], sens: dict[str, Any]
         print(f"  {key}")
         rb, ra = routine[key]["before"], routine[key]["after"]
         print(f"    {'routine':14s} {_fmt(rb)}  ->  {_fmt(ra)}")
+        cb, ca = rb["critical"], ra["critical"]
+        print(f"    {'critical':14s} {_fmt(cb)}  ->  {_fmt(ca)}")
         for code in (*RULE_CODES, "any_finding"):
             b, a = d["before"][code], d["after"][code]
             if b["k"] or a["k"]:

@@ -64,7 +64,7 @@ __all__ = [
     "stemi_v2v3_threshold_mv",
 ]
 
-RULES_VERSION = "rules-2026.11.5"
+RULES_VERSION = "rules-2026.11.6"
 
 
 def rule_avb1(ctx: RuleInput) -> list[Finding]:
@@ -214,6 +214,12 @@ def rule_lqt(ctx: RuleInput) -> list[Finding]:
     is high risk); the Chinese consensus lists QTc >= 550 ms - the project calls earlier.
     Fridericia correction is used (Bazett over-corrects at high rates), Bazett as fallback.
     Not applied with QRS >= 120 ms (QT is prolonged by the QRS itself).
+
+    From fewer than ``QT_CRITICAL_MIN_LEADS`` usable leads (handheld and two-lead
+    recorders) the finding is a warning, not critical: the statement asks for QT to be
+    measured on a 12-lead ECG, and the T end of a single lead is where delineation errs
+    most (our T end SD vs LUDB is ~28 ms; on CinC 2017 single-lead normal records a QTc
+    > 500 ms came from T-end errors on 2.3 %). The detail asks for a 12-lead recording.
     """
     iv = ctx.intervals
     if iv is None:
@@ -223,7 +229,18 @@ def rule_lqt(ctx: RuleInput) -> list[Finding]:
         return []
     if iv.qrs_ms is not None and iv.qrs_ms >= QRS_WIDE_MS:
         return []
+    n_leads = int(ctx.quality.usable.sum())
+    if n_leads < QT_CRITICAL_MIN_LEADS:
+        detail = (
+            f"QTc {qtc:.0f} ms from {n_leads} lead{'s' if n_leads != 1 else ''}:"
+            " confirm on a 12-lead ECG"
+        )
+        return [make_finding(Code.LQT, Priority.WARNING, _src("lqt-500-few-leads"), detail)]
     return [make_finding(Code.LQT, Priority.CRITICAL, _src("lqt-500"), f"QTc {qtc:.0f} ms")]
+
+
+#: Fewer usable leads than this make a long QTc a warning (see ``rule_lqt``).
+QT_CRITICAL_MIN_LEADS = 3
 
 
 PVC_FREQUENT_PER_10S = 3.0

@@ -314,6 +314,24 @@ def test_long_qtc_and_first_degree_block() -> None:
     assert got["AVB1"].detail == "PR 240 ms", f"{got['AVB1']}"
 
 
+def test_long_qtc_from_one_or_two_leads_is_a_warning_to_confirm() -> None:
+    iv = replace(_IV, qtc_fridericia_ms=540.0)
+    expected = ((1, Priority.WARNING), (2, Priority.WARNING), (3, Priority.CRITICAL))
+    for n_usable, tier in expected:
+        quality = QualityReport(
+            tuple(LeadQuality(n, i < n_usable) for i, n in enumerate(STANDARD_12))
+        )
+        ctx = RuleInput.build(
+            lead_measures=_measures(), intervals=iv, rhythm=_RHY, rhythm_findings=(),
+            quality=quality, age_years=60.0, sex="male",
+        )  # fmt: skip
+        got = {f.code: f for f in evaluate_rules(ctx)}
+        assert got["LQT"].priority is tier, f"{n_usable} leads: {got['LQT']}"
+        if tier is Priority.WARNING:
+            assert "confirm on a 12-lead ECG" in got["LQT"].detail, got["LQT"].detail
+            assert got["LQT"].source == "rules:lqt-500-few-leads", got["LQT"].source
+
+
 def test_lvh_t_inversion_q_waves_pvc() -> None:
     m = _measures(V1={"s_mv": -2.0}, V5={"r_mv": 2.0})
     assert "LVH" in _codes(m), "SV1 + RV5 = 4.0 mV"

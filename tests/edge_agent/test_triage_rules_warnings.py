@@ -1,5 +1,5 @@
-"""Warning rules (rules-2026.11.5): prior-MI Q waves (4UDMI Table 7) and LVH voltage by
-age, on crafted measurements and on real PTB-XL records through ``analyze``."""
+"""Warning rules (since rules-2026.11.5): prior-MI Q waves (4UDMI Table 7) and LVH
+voltage by age, on crafted measurements and on real PTB-XL records through ``analyze``."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _codes(
 
 
 def test_version() -> None:
-    assert RULES_VERSION == "rules-2026.11.5"
+    assert RULES_VERSION == "rules-2026.11.6"
 
 
 def test_septal_q_waves_of_a_normal_do_not_raise_mi_old() -> None:
