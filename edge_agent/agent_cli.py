@@ -175,7 +175,8 @@ def _print_receipt(acc: Accepted, out: TextIO) -> None:
     if acc.duplicate:
         out.write(f"duplicate {acc.record_id} {acc.state.value} {acc.source}\n")
     else:
-        codes = ",".join(c for c in acc.findings if c)
+        # one code once: rules and model may both report it (the analysis keeps both)
+        codes = ",".join(dict.fromkeys(c for c in acc.findings if c))
         out.write(f"queued {acc.record_id} {acc.priority.value} {acc.source}"
                   f"{' ' + codes if codes else ''}\n")
     for m in acc.messages:

@@ -211,3 +211,29 @@ def test_reports_command_syncs_on_demand(central: CentralProcess, tmp_path: Path
                *link_args(central.target, outbox, site="site-rep", model=True))
     assert res.returncode == 0, res.stderr[-1500:]
     assert rid in res.stdout and "Old inferior MI" in res.stdout, res.stdout
+
+
+@needs_analysis
+def test_receipt_names_each_finding_code_once(
+    central: CentralProcess, tmp_path: Path
+) -> None:
+    # MIT-BIH 119 (ventricular bigeminy): the PVC rule and the CNN both report PVC; the
+    # analysis keeps both findings (each says its source), the operator's receipt one code.
+    src = ROOT / "sample_records"
+    export = tmp_path / "export"
+    export.mkdir()
+    for f in src.glob("mitdb119_60s.*"):
+        (export / f.name).write_bytes(f.read_bytes())
+    out = edge("submit", str(export / "mitdb119_60s.hea"),
+               *link_args(central.target, tmp_path / "ob.sqlite", model=True))
+    assert out.returncode == 0, f"rc={out.returncode} {out.stderr[-1500:]}"
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("queued "))
+    codes = line.split()[-1].split(",")
+    assert codes.count("PVC") == 1 and len(codes) == len(set(codes)), line
+    ob = Outbox(tmp_path / "ob.sqlite")
+    try:
+        (rec,) = ob.list_records()
+        sources = [f["source"] for f in rec.findings if f["code"] == "PVC"]
+    finally:
+        ob.close()
+    assert len(sources) == 2 and any(s.startswith("model:") for s in sources), sources
