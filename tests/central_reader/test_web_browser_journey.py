@@ -531,6 +531,26 @@ def test_correct_a_measurement_and_esc_in_a_field(
     )
     assert f"QTc (Bazett) {qtc:.0f} ms" in text, text
     assert not page.is_visible("#measurements button.edit"), "signed: no more editing"
+    # Signed records leave the queue; "signed in this session" reopens one to amend it.
+    _back(page)
+    page.wait_for_selector(f'#queue-body tr[data-record-id="{rid}"]', state="detached")
+    row = f'#signed-body tr[data-record-id="{rid}"]'
+    page.wait_for_selector(f'{row}[data-version="1"]')
+    page.evaluate("() => { delete document.body.dataset.openedRecord; }")
+    page.click(row)
+    page.wait_for_selector(f'body[data-opened-record="{rid}"]', state="attached")
+    assert page.get_attribute("#signature", "data-version") == "1"
+    assert page.inner_text("#sign") == "修订报告", page.inner_text("#sign")
+    page.fill("#conclusion", "心房颤动伴快速心室率")
+    page.fill("#amend-reason", "结论补充心室率")
+    page.click("#sign")
+    page.wait_for_selector('#signature[data-version="2"]')
+    _back(page)
+    page.wait_for_selector(f'{row}[data-version="2"]')
+    reports = _api(central, "GET", f"/records/{rid}")["reports"]
+    assert [r["version"] for r in reports] == [1, 2], reports
+    assert reports[1]["amend_reason"] == "结论补充心室率", reports[1]
+    assert reports[1]["free_text"] == text, "the amendment lost the corrections"
 
 
 def test_narrow_window_keyboard_only(browser: Any, journey: dict[str, Any]) -> None:

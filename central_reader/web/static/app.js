@@ -8,6 +8,7 @@ import { applyStrings, lang, setLang, statementLabel, t } from "./i18n.js";
 
 const API = "/api/v1";
 const TOKEN_KEY = "ecg.token";
+const SIGNED_KEY = "ecg.signed";
 const params = new URLSearchParams(location.search);
 const REFRESH_MS = Number(params.get("refresh_ms")) || 5000;
 const LEASE_RENEW_MS = Number(params.get("lease_renew_ms")) || 120000;
@@ -111,6 +112,7 @@ async function signIn(token) {
 
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(SIGNED_KEY);
   state.token = null;
   state.me = null;
   clearInterval(state.refreshTimer);
@@ -214,6 +216,7 @@ function renderQueue() {
   const parts = PRIORITY_ORDER.filter((p) => counts[p]).map((p) => `${t(`prio_${p}`)} ${counts[p]}`);
   if (overdue) parts.push(`${t("overdue")} ${overdue}`);
   $("queue-counts").textContent = parts.join(" · ");
+  renderSigned();
 }
 
 // One label per code (the rules and the model may both report PVC); the central's own
@@ -225,6 +228,52 @@ function queueFindingsText(findings) {
     if (!labels.includes(label)) labels.push(label);
   }
   return labels.join(lang() === "zh-CN" ? "；" : "; ");
+}
+
+// Reports signed in this browser session (sessionStorage, like the token), newest first:
+// the queue only lists unsigned records, so this is where a reader reopens one to amend.
+function signedList() {
+  try {
+    const list = JSON.parse(sessionStorage.getItem(SIGNED_KEY) || "[]");
+    return Array.isArray(list) ? list : [];
+  } catch (err) {
+    return [];
+  }
+}
+
+function rememberSigned(report) {
+  const item = state.item;
+  const entry = {
+    record_id: report.record_id,
+    site_id: report.site_id,
+    patient: item ? patientText(item.patient) : "",
+    version: report.version,
+    signed_at: report.signed_at,
+    conclusion: report.conclusion,
+  };
+  const list = [entry, ...signedList().filter((e) => e.record_id !== report.record_id)].slice(0, 20);
+  sessionStorage.setItem(SIGNED_KEY, JSON.stringify(list));
+}
+
+function renderSigned() {
+  const list = signedList();
+  $("signed-wrap").hidden = list.length === 0;
+  $("signed-body").replaceChildren(...list.map((e) => {
+    const tr = document.createElement("tr");
+    tr.dataset.recordId = e.record_id;
+    tr.dataset.version = String(e.version);
+    tr.tabIndex = 0;
+    tr.append(
+      cell(fmtTime(e.signed_at), "acquired"),
+      cell(e.site_id, "site"),
+      cell(e.patient || "—", "patient"),
+      cell(e.conclusion, "findings"),
+      cell(`${t("version")} ${e.version}`, "status"),
+    );
+    tr.addEventListener("click", () => openRecord(e.record_id, true));
+    tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") openRecord(e.record_id, true); });
+    return tr;
+  }));
 }
 
 function cell(text, cls) {
@@ -318,11 +367,12 @@ function stopLease() {
   state.leaseTimer = null;
 }
 
-async function openRecord(recordId) {
+async function openRecord(recordId, signed = false) {
   const seq = ++state.openSeq;
   const t0 = performance.now();
   const listed = state.queue.find((i) => i.record_id === recordId);
-  let readOnly = listed?.status === "signed";
+  // A signed record (from "signed in this session") is opened to read or amend: no claim.
+  let readOnly = signed || listed?.status === "signed";
   // Claim and fetch at the same time (viewing needs no claim); a refused claim discards it.
   const claim = readOnly ? Promise.resolve(null) : api("POST", `/records/${encodeURIComponent(recordId)}/claim`, {});
   const fetchDetail = api("GET", `/records/${encodeURIComponent(recordId)}`);
@@ -923,6 +973,7 @@ async function sign() {
   renderSignature(res.report);
   renderBanner();
   document.body.dataset.lastSigned = res.report.record_id;
+  rememberSigned(res.report);
   toast(t("signed_ok"));
   refreshQueue();
 }
