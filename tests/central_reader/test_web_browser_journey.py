@@ -150,10 +150,16 @@ def browser() -> Iterator[Any]:
 
 
 def _page(
-    browser: Any, journey: dict[str, Any], width: int = 1600, height: int = 1000
+    browser: Any,
+    journey: dict[str, Any],
+    width: int = 1600,
+    height: int = 1000,
+    dpr: float = 1,
 ) -> tuple[Any, Any, list[str]]:
     context = browser.new_context(
-        viewport={"width": width, "height": height}, locale="zh-CN"
+        viewport={"width": width, "height": height},
+        locale="zh-CN",
+        device_scale_factor=dpr,
     )
     pg = context.new_page()
     pg.set_default_timeout(10_000)
@@ -308,6 +314,39 @@ def test_paper_grid_and_calibration_measured_in_pixels(
     record["pulse_height_20mm_per_mv_px"] = h20
     (ARTIFACTS / "web_paper_scale.json").write_text(json.dumps(record, indent=2))
     page.screenshot(path=str(ARTIFACTS / "web_journey_stemi.png"), full_page=True)
+
+
+def test_paper_scale_on_a_hidpi_screen(browser: Any, journey: dict[str, Any]) -> None:
+    """devicePixelRatio 2: the same paper in CSS pixels, twice the device pixels per mm."""
+    context, pg, errors = _page(browser, journey, 1400, 900, dpr=2)
+    try:
+        _open(pg, journey["records"]["af"][0])
+        m = pg.evaluate(_PAPER_JS, [2.5])
+        k = m["k"]
+        assert m["dpr"] == 2 and abs(k - 2 * m["pxPerMm"]) < 0.05, m
+        mean_major = (m["major"][-1] - m["major"][0]) / (len(m["major"]) - 1)
+        assert abs(mean_major - 5 * k) < 0.02 * k, f"5 mm = {mean_major:.2f} px, k={k:.3f}"
+        xs = sorted(m["major"] + m["minor"])
+        assert all(abs(b - a - k) <= 1.01 for a, b in zip(xs, xs[1:], strict=False))
+        height = m["baseY"] - m["topY"]
+        assert abs(height - 10 * k) <= 1.5, f"1 mV pulse {height:.1f} px at k={k:.2f}"
+        assert abs(m["pulseWidth"] - 5 * k) <= 3, f"0.2 s pulse {m['pulseWidth']} px"
+        scale = (
+            json.loads((ARTIFACTS / "web_paper_scale.json").read_text())
+            if (ARTIFACTS / "web_paper_scale.json").exists()
+            else {}
+        )
+        scale["dpr2"] = {
+            "px_per_mm_css": m["pxPerMm"],
+            "px_per_mm_device": k,
+            "major_spacing_px": mean_major,
+            "pulse_height_px": height,
+            "pulse_width_px": m["pulseWidth"],
+        }
+        (ARTIFACTS / "web_paper_scale.json").write_text(json.dumps(scale, indent=2))
+    finally:
+        context.close()
+    assert not errors, f"browser errors: {errors}"
 
 
 def _st_text(mv: float | None) -> str:
