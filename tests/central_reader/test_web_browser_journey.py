@@ -315,6 +315,24 @@ def test_paper_grid_and_calibration_measured_in_pixels(
     (ARTIFACTS / "web_paper_scale.json").write_text(json.dumps(record, indent=2))
     page.screenshot(path=str(ARTIFACTS / "web_journey_stemi.png"), full_page=True)
 
+    # Removing the machine's STEMI and signing would cancel the chest-pain alert: asked.
+    asked: list[str] = []
+
+    def dismiss(d: Any) -> None:
+        asked.append(d.message)
+        d.dismiss()
+
+    page.keyboard.press("c")
+    page.click('#findings-list li[data-code="STEMI"] button.remove')
+    page.fill("#conclusion", "陈旧性前壁心肌梗死")
+    page.once("dialog", dismiss)
+    page.click("#sign")
+    page.wait_for_selector("#sign-status:has-text('未签发')")
+    assert asked and "撤销预警" in asked[0] and "STEMI" in asked[0], asked
+    assert page.get_attribute("#signature", "data-signed") == "false", "signed anyway"
+    item = _api(journey["central"], "GET", f"/records/{rows[0]}")["item"]
+    assert item["status"] != "signed", item
+
 
 def test_paper_scale_on_a_hidpi_screen(browser: Any, journey: dict[str, Any]) -> None:
     """devicePixelRatio 2: the same paper in CSS pixels, twice the device pixels per mm."""

@@ -18,6 +18,9 @@ const IDLE_MS = Number(params.get("idle_ms")) || 240000;
 let lastActivity = Date.now();
 const PRIORITY_ORDER = ["critical", "warning", "unreadable", "routine"];
 const CRITICAL_CODES = new Set(["STEMI", "VT", "VF", "ASYSTOLE", "AVB3"]);
+// Codes that raise a chest-pain alert (the central's default alerts configuration). A signed
+// report confirms the alert when it keeps the code and cancels it when it does not.
+const ALERT_CODES = new Set(["STEMI"]);
 
 const $ = (id) => document.getElementById(id);
 
@@ -923,11 +926,25 @@ function wireFinding(f) {
   };
 }
 
+// Alerting codes the current report (or, before the first one, the machine) stated and the
+// draft drops: signing it cancels the hospital's alert, so the reader is asked first.
+function droppedAlertCodes() {
+  const last = lastReport();
+  const before = (last ? last.findings : state.item.findings || []).map((f) => f.code);
+  const kept = new Set(state.findings.map((f) => f.code));
+  return [...new Set(before)].filter((c) => ALERT_CODES.has(c) && !kept.has(c));
+}
+
 async function sign() {
   if (!state.item) return;
   const status = $("sign-status");
   if (state.findings.some((f) => f.state === "proposed")) {
     status.textContent = t("pending_confirm");
+    return;
+  }
+  const dropped = droppedAlertCodes();
+  if (dropped.length && !window.confirm(`${t("cancels_alert")} (${dropped.join(", ")})`)) {
+    status.textContent = t("not_signed");
     return;
   }
   if (!$("conclusion").value.trim()) $("conclusion").value = conclusionFromFindings();
