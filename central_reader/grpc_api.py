@@ -418,6 +418,7 @@ def build_server(
     max_workers: int = 128,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     extra_services: Sequence[ExtraService] = (),
+    min_ping_interval_ms: int = 20_000,
 ) -> GrpcServer:
     """Create, bind and start the gRPC server with health checking and reflection.
 
@@ -435,6 +436,9 @@ def build_server(
         Receive and send limit; larger requests fail with RESOURCE_EXHAUSTED.
     extra_services
         More services to serve beside Ingest/Reading/Reports, with health and reflection.
+    min_ping_interval_ms
+        Keepalive pings a client may send without data, at most one per this interval
+        (more answer GOAWAY "too_many_pings"); carts and alert desks ping every 60 s.
     """
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -443,7 +447,10 @@ def build_server(
         # Carts ping every 60 s to keep report streams open through NAT: allow pings down
         # to every 20 s (the default 5 min would answer GOAWAY "too_many_pings"), and ping
         # idle clients every 2 min so dead subscribers free their worker thread.
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+        # (the C-core name is GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, its
+        # string is "grpc.http2.min_ping_interval_without_data_ms"; an unknown key is
+        # ignored silently, which is how the old spelling left the 5 min default in place)
+        ("grpc.http2.min_ping_interval_without_data_ms", min_ping_interval_ms),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.keepalive_time_ms", 120_000),
         ("grpc.keepalive_timeout_ms", 20_000),
