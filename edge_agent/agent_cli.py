@@ -41,7 +41,7 @@ from edge_agent.agent import (
 )
 from edge_agent.config import EdgeConfig, load_config
 from edge_agent.errors import DiskFullError, EdgeAgentError, OutboxError, OutboxFullError
-from edge_agent.outbox import Outbox, OutboxStatus, RecordState
+from edge_agent.outbox import Outbox, OutboxStatus, RecordState, StoredReport
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -479,9 +479,26 @@ def _cmd_reports(args: argparse.Namespace) -> int:
         if not reports:
             print("no reports yet")
         for r in reports:
-            print(f"{r.signed_at or '-'}  record {r.record_id}  v{r.version}"
-                  f"  {r.signed_by}\n    {r.conclusion}")
-            for f in r.payload.get("findings", []):
-                print(f"    * {f.get('code', '')} {f.get('label_en', '')}"
-                      f" {f.get('label_zh', '')}")
+            print(_report_text(r))
     return EXIT_OK
+
+
+def _report_text(r: StoredReport) -> str:
+    """A signed report as the township reads it: who, when, conclusion, statements, the
+    cardiologist's description (measurement corrections included) and, for an amended
+    version, why it was amended."""
+    lines = [
+        f"{r.signed_at or '-'}  record {r.record_id}  v{r.version}  {r.signed_by}",
+        f"    {r.conclusion}",
+    ]
+    reason = str(r.payload.get("amend_reason", "")).strip()
+    if r.version > 1 and reason:
+        lines.append(f"    amended: {reason}")
+    lines.extend(
+        f"    * {f.get('code', '')} {f.get('label_en', '')} {f.get('label_zh', '')}"
+        for f in r.payload.get("findings", [])
+    )
+    text = str(r.payload.get("free_text", "")).strip()
+    if text:
+        lines.extend("    | " + ln for ln in text.splitlines())
+    return "\n".join(lines)

@@ -211,6 +211,22 @@ def test_reports_command_syncs_on_demand(central: CentralProcess, tmp_path: Path
                *link_args(central.target, outbox, site="site-rep", model=True))
     assert res.returncode == 0, res.stderr[-1500:]
     assert rid in res.stdout and "Old inferior MI" in res.stdout, res.stdout
+    # An amendment with a description: the township reads the text and why it changed.
+    tokens = json.loads((central.workdir / "dev-tokens.json").read_text())
+    meta = (("authorization", f"Bearer {tokens['cardiologist']}"),)
+    with grpc.insecure_channel(central.target) as ch:
+        reading_pb2_grpc.ReadingStub(ch).AmendReport(
+            reading_pb2.AmendReportRequest(
+                record_id=rid, base_version=1, conclusion="Old inferior MI; sinus rhythm",
+                free_text="QRS corrected 96 -> 104 ms\nQ waves II, III, aVF",
+                reason="rhythm statement missing"),
+            metadata=meta, timeout=10)
+    res = edge("reports", "--sync", "2", "--record", rid,
+               *link_args(central.target, outbox, site="site-rep", model=True))
+    assert res.returncode == 0, res.stderr[-1500:]
+    out = res.stdout
+    assert "v2" in out and "amended: rhythm statement missing" in out, out
+    assert "| QRS corrected 96 -> 104 ms" in out and "| Q waves II, III, aVF" in out, out
 
 
 @needs_analysis
