@@ -5,7 +5,11 @@ deadline first), then arrival. The deadline runs from acquisition, not arrival, 
 chest-pain-centre clock (ECG to diagnosis <= 10 min) starts when the ECG is taken: a record
 that sat in a township outbox through a network outage arrives already late and goes to the
 front of its tier, flagged overdue. An acquisition time in the future (a cart clock running
-fast) is clamped to the arrival time.
+fast) is clamped to the arrival time, and so is one more than ``OUTBOX_WAIT_LIMIT`` (7 days)
+before arrival: no outage keeps a record in a township outbox that long, so it is an archive
+import or a cart clock set back years (the demo's CPSC 2018 and CinC 2017 samples carry
+their 2020 and 2000 file dates) - ranking it as "overdue by 9,703 days" would put it ahead
+of every real wait in its tier. Its acquisition time itself is kept and shown.
 
 Unreadable records (the edge could not analyse the signal: noise, lead off) rank after
 warning and before routine, with the warning deadline by default: a reader must look soon,
@@ -21,7 +25,10 @@ from datetime import datetime, timedelta
 from central_reader.errors import ConfigError
 from edge_agent.types import Priority
 
-__all__ = ["ReadingDeadlines", "compute_deadline", "tier_of"]
+__all__ = ["OUTBOX_WAIT_LIMIT", "ReadingDeadlines", "compute_deadline", "tier_of"]
+
+#: An acquisition longer than this before arrival does not start the reading clock.
+OUTBOX_WAIT_LIMIT = timedelta(days=7)
 
 _TIER = {
     Priority.CRITICAL: 0,
@@ -72,6 +79,9 @@ def compute_deadline(
     received_at: datetime,
     deadlines: ReadingDeadlines,
 ) -> datetime:
-    """Reading deadline: acquisition (clamped to arrival) plus the tier's reading time."""
+    """Reading deadline: acquisition (clamped to arrival; arrival when the acquisition is
+    more than ``OUTBOX_WAIT_LIMIT`` earlier) plus the tier's reading time."""
     start = min(acquired_at, received_at)
+    if start < received_at - OUTBOX_WAIT_LIMIT:
+        start = received_at
     return start + timedelta(seconds=deadlines.seconds_for(priority))

@@ -110,6 +110,12 @@ def test_tiers_and_deadlines() -> None:
     future = compute_deadline(Priority.ROUTINE, T0 + timedelta(hours=1), T0, d)
     assert future == T0 + timedelta(hours=24), f"future acquisition not clamped: {future}"
     assert compute_deadline(Priority.UNREADABLE, T0, T0, d) == T0 + timedelta(minutes=30)
+    # a 6-day outage still counts from acquisition; an archive date (or a clock set back
+    # years) does not start the clock: it would rank ahead of every real wait
+    outage = compute_deadline(Priority.WARNING, T0 - timedelta(days=6), T0, d)
+    assert outage == T0 - timedelta(days=6) + timedelta(minutes=30), f"{outage}"
+    archive = compute_deadline(Priority.WARNING, T0 - timedelta(days=9703), T0, d)
+    assert archive == T0 + timedelta(minutes=30), f"{archive}"
     with pytest.raises(ConfigError):
         ReadingDeadlines(critical_s=3600, warning_s=1800)
     with pytest.raises(ConfigError):
