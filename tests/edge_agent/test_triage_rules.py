@@ -24,39 +24,18 @@ from edge_agent.triage.rules import (
     stemi_v2v3_threshold_mv,
 )
 from edge_agent.types import STANDARD_12, Finding, Priority
-
-# A normal 12-lead median beat: upright QRS in I/II/aVF/V4-V6, rS in V1-V2, flat ST.
-_NORMAL_RS = {
-    "I": (0.8, -0.1), "II": (1.2, -0.1), "III": (0.5, -0.2), "aVR": (0.1, -0.9),
-    "aVL": (0.4, -0.2), "aVF": (0.8, -0.1), "V1": (0.2, -0.9), "V2": (0.4, -1.2),
-    "V3": (0.7, -0.8), "V4": (1.3, -0.4), "V5": (1.4, -0.2), "V6": (1.1, -0.1),
-}  # fmt: skip
+from tests.edge_agent._rule_inputs import IV, OK, RHY, normal_lead
 
 
 def _lead(name: str, **kw: float | None) -> LeadMeasures:
-    r, s = _NORMAL_RS[name]
-    t = -0.2 if name in ("aVR", "V1") else 0.3
-    base: dict[str, float | None] = {
-        "st_j_mv": 0.0, "st_j60_mv": 0.0, "st_j80_mv": 0.0, "r_mv": r, "s_mv": s,
-        "q_mv": -0.05, "q_ms": 15.0, "t_mv": t,
-    }  # fmt: skip
-    base.update(kw)
-    return LeadMeasures(lead=name, **base)  # type: ignore[arg-type]
+    return normal_lead(name, **({"q_mv": -0.05, "q_ms": 15.0} | kw))  # type: ignore[arg-type]
 
 
 def _measures(**per_lead: dict[str, float | None]) -> tuple[LeadMeasures, ...]:
     return tuple(_lead(n, **per_lead.get(n, {})) for n in STANDARD_12)
 
 
-_IV = Intervals(
-    rr_ms=857.0, pr_ms=160.0, qrs_ms=90.0, qt_ms=380.0,
-    qtc_bazett_ms=410.0, qtc_fridericia_ms=400.0,
-)  # fmt: skip
-_RHY = RhythmFeatures(
-    heart_rate_bpm=70.0, rr_mean_ms=857.0, rr_sd_ms=20.0, rmssd_ms=20.0,
-    rr_irregularity=0.02, af_suspected=False, longest_pause_ms=900.0, n_beats=12,
-)  # fmt: skip
-_OK = QualityReport(tuple(LeadQuality(n, True) for n in STANDARD_12))
+_IV, _RHY, _OK = IV, RHY, OK
 
 
 def _codes(

@@ -11,41 +11,17 @@ import wfdb
 
 from edge_agent.analysis import analyze
 from edge_agent.dsp.results import (
-    Intervals,
     LeadMeasures,
-    LeadQuality,
-    QualityReport,
-    RhythmFeatures,
 )
 from edge_agent.triage import rules, rules_base
 from edge_agent.triage.conduction import QrsShape
 from edge_agent.triage.rules import RULES_VERSION, RuleInput, evaluate_rules
 from edge_agent.types import STANDARD_12, Finding
-
-_RS = {
-    "I": (0.8, -0.1), "II": (1.2, -0.1), "III": (0.5, -0.2), "aVR": (0.1, -0.9),
-    "aVL": (0.4, -0.2), "aVF": (0.8, -0.1), "V1": (0.2, -0.9), "V2": (0.4, -1.2),
-    "V3": (0.7, -0.8), "V4": (1.3, -0.4), "V5": (1.4, -0.2), "V6": (1.1, -0.1),
-}  # fmt: skip
-_IV = Intervals(
-    rr_ms=857.0, pr_ms=160.0, qrs_ms=90.0, qt_ms=380.0,
-    qtc_bazett_ms=410.0, qtc_fridericia_ms=400.0,
-)  # fmt: skip
-_RHY = RhythmFeatures(
-    heart_rate_bpm=70.0, rr_mean_ms=857.0, rr_sd_ms=20.0, rmssd_ms=20.0,
-    rr_irregularity=0.02, af_suspected=False, longest_pause_ms=900.0, n_beats=12,
-)  # fmt: skip
-_OK = QualityReport(tuple(LeadQuality(n, True) for n in STANDARD_12))
+from tests.edge_agent._rule_inputs import IV, OK, RHY, normal_lead
 
 
 def _lead(name: str, **kw: float | None) -> LeadMeasures:
-    r, s = _RS[name]
-    base: dict[str, float | None] = {
-        "st_j_mv": 0.0, "st_j60_mv": 0.0, "st_j80_mv": 0.0, "r_mv": r, "s_mv": s,
-        "q_mv": 0.0, "q_ms": 0.0, "t_mv": -0.2 if name in ("aVR", "V1") else 0.3,
-    }  # fmt: skip
-    base.update(kw)
-    return LeadMeasures(lead=name, **base)  # type: ignore[arg-type]
+    return normal_lead(name, **kw)
 
 
 def _codes(
@@ -56,7 +32,7 @@ def _codes(
 ) -> dict[str, Finding]:
     ctx = RuleInput.build(
         lead_measures=tuple(_lead(n, **per_lead.get(n, {})) for n in STANDARD_12),
-        intervals=_IV, rhythm=_RHY, rhythm_findings=(), quality=_OK,
+        intervals=IV, rhythm=RHY, rhythm_findings=(), quality=OK,
         age_years=age, sex=sex, qrs_shapes=shapes,
     )  # fmt: skip
     return {f.code: f for f in evaluate_rules(ctx)}
@@ -144,7 +120,7 @@ def test_stemi_early_repolarisation_exclusion_reads_the_old_lvh_and_q() -> None:
     high = {"V1": {"s_mv": -2.0}, "V5": {"r_mv": 2.0}}
     ctx = RuleInput.build(
         lead_measures=tuple(_lead(n, **high.get(n, {})) for n in STANDARD_12),
-        intervals=_IV, rhythm=_RHY, rhythm_findings=(), quality=_OK,
+        intervals=IV, rhythm=RHY, rhythm_findings=(), quality=OK,
         age_years=20.0, sex="male",
     )  # fmt: skip
     assert rules_base._lvh_voltage(ctx) == ["Sokolow-Lyon SV1+RV5/6 4.00 mV"]
