@@ -15,7 +15,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -24,28 +23,22 @@ from ecgnet.v1 import ingest_pb2_grpc, reports_pb2, reports_pb2_grpc
 
 from tests.central_reader.web_support import (
     ANALYSIS_SOURCE,
+    ARTIFACTS,
+    BROWSER_MARKS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     ROOT,
     SAMPLES_TO_SUBMIT,
     Central,
+    back_to_queue,
     ingest_samples,
     start_central,
     submit_request,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 OPEN_BUDGET_MS = 300.0
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="Debian chromium not installed at /usr/bin/chromium "
-                              "(.ci/run installs packages chromium and chromium-driver)"),
-]
+pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="the playwright Python package is not installed")
 
@@ -122,11 +115,6 @@ def _open_row(pg: Any, index: int) -> dict[str, Any]:
     timing: dict[str, Any] = pg.evaluate("() => window.__ecgTiming")
     return timing
 
-
-def _back_to_queue(pg: Any) -> None:
-    pg.keyboard.press("Escape")
-    pg.wait_for_selector("#queue-view:not([hidden])")
-    pg.wait_for_selector("#queue-body tr")
 
 
 _INK_JS = """
@@ -225,7 +213,7 @@ def test_open_time_under_budget(page: Any, station: dict[str, Any]) -> None:
             timings.append(_open_row(page, i))
             leads = page.get_attribute("#ecg-canvas", "data-leads-drawn") or ""
             assert leads, f"record {timings[-1]['recordId']} drew no lead"
-            _back_to_queue(page)
+            back_to_queue(page)
     painted = [t["paintedMs"] for t in timings]
     result = {
         "what": "click on a queue row -> claim + fetch + decode + 12-lead/median drawn + "
@@ -388,7 +376,7 @@ def test_reading_workflow_draw_measure_edit_sign(
     assert event.report.signer_name == "Development cardiologist", event.report
 
     # Back to the queue: the signed record is gone.
-    _back_to_queue(page)
+    back_to_queue(page)
     deadline = time.monotonic() + 5
     while first in page.eval_on_selector_all("#queue-body tr",
                                              "rs => rs.map(r => r.dataset.recordId)"):
@@ -544,4 +532,4 @@ def test_lease_renewed_only_while_the_reader_is_active(
     page.mouse.move(220, 210)
     page.wait_for_timeout(900)
     assert lease() > idle, "activity must resume the renewals"
-    _back_to_queue(page)
+    back_to_queue(page)

@@ -17,7 +17,6 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -26,30 +25,18 @@ from ecgnet.v1 import common_pb2, ingest_pb2_grpc
 
 from central_reader import serde
 from tests.central_reader.web_support import (
-    ROOT,
+    ARTIFACTS,
+    BROWSER_MARKS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     Central,
     Sample,
+    back_to_queue,
     start_central,
     submit_request,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian chromium not installed at /usr/bin/chromium"
-    ),
-]
+pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright Python package is not installed"
 )
@@ -193,11 +180,6 @@ def _open(pg: Any, record_id: str) -> None:
     pg.click(f'#queue-body tr[data-record-id="{record_id}"]')
     pg.wait_for_selector(f'body[data-opened-record="{record_id}"]', state="attached")
 
-
-def _back(pg: Any) -> None:
-    pg.keyboard.press("Escape")
-    pg.wait_for_selector("#queue-view:not([hidden])")
-    pg.wait_for_selector("#queue-body tr")
 
 
 # Grid and calibration pulse measured in the canvas's own pixels (device pixels). Major
@@ -468,7 +450,7 @@ def test_unreadable_single_lead_shows_nothing_of_the_previous_record(
     before, _ = journey["records"]["af"]
     _open(page, before)
     assert page.is_visible("#median-canvas"), "median beats of the AF record not shown"
-    _back(page)
+    back_to_queue(page)
     rid, analysis = journey["records"]["noisy"]
     assert analysis["quality"]["acceptable"] is False, analysis["quality"]
     _open(page, rid)
@@ -528,7 +510,7 @@ def test_clock_skew_is_a_notice_not_a_statement(page: Any, journey: dict[str, An
     assert page.is_visible("#reading-view"), "left the record although the reader said no"
     assert page.input_value("#free-text") == "窦性心律，大致正常"
     page.once("dialog", answer(True))
-    _back(page)
+    back_to_queue(page)
     assert len(asked) == 2, asked
     # A normal record has no notice.
     _open(page, journey["records"]["af"][0])
@@ -589,7 +571,7 @@ def test_correct_a_measurement_and_esc_in_a_field(
     assert f"QTc (Bazett) {qtc:.0f} ms" in text, text
     assert not page.is_visible("#measurements button.edit"), "signed: no more editing"
     # Signed records leave the queue; "signed in this session" reopens one to amend it.
-    _back(page)
+    back_to_queue(page)
     page.wait_for_selector(f'#queue-body tr[data-record-id="{rid}"]', state="detached")
     row = f'#signed-body tr[data-record-id="{rid}"]'
     page.wait_for_selector(f'{row}[data-version="1"]')
@@ -602,7 +584,7 @@ def test_correct_a_measurement_and_esc_in_a_field(
     page.fill("#amend-reason", "结论补充心室率")
     page.click("#sign")
     page.wait_for_selector('#signature[data-version="2"]')
-    _back(page)
+    back_to_queue(page)
     page.wait_for_selector(f'{row}[data-version="2"]')
     reports = _api(central, "GET", f"/records/{rid}")["reports"]
     assert [r["version"] for r in reports] == [1, 2], reports

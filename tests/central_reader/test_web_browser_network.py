@@ -24,17 +24,14 @@ from typing import Any
 
 import pytest
 
-from tests.central_reader.web_support import ROOT
+from tests.central_reader.web_support import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    CHROMIUM,
+    ROOT,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian chromium not installed at /usr/bin/chromium"
-    ),
-]
+pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright Python package is not installed"
 )

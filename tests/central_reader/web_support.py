@@ -23,6 +23,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+import pytest
 from ecgnet.codec import encode_waveform
 from ecgnet.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 
@@ -31,6 +32,23 @@ from edge_agent.io import EcgRecord, read_record
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_records"
+#: Debian's chromium, driven by Playwright (never ``playwright install``).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+#: Screenshots and measured values of the browser tests (gitignored).
+ARTIFACTS = ROOT / "test-artifacts"
+#: Marks of every browser test module: skipped, saying why, without chromium.
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian chromium not installed at /usr/bin/chromium "
+        "(.ci/run installs packages chromium and chromium-driver)",
+    ),
+]
 BIN = Path(sys.executable).parent
 
 try:
@@ -233,3 +251,10 @@ def ingest_samples(central: Central) -> list[tuple[Sample, str, dict[str, Any]]]
             assert resp.record_id == req.record_id, f"ack for {resp.record_id}"
             out.append((sample, req.record_id, analysis))
     return out
+
+
+def back_to_queue(pg: Any) -> None:
+    """Leave the open record with Esc and wait for the queue rows (a Playwright page)."""
+    pg.keyboard.press("Escape")
+    pg.wait_for_selector("#queue-view:not([hidden])")
+    pg.wait_for_selector("#queue-body tr")
