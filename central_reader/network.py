@@ -29,14 +29,12 @@ out; 3 startup error.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import logging
 import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +45,14 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from central_reader._network_support import (
+    alerts_cli,
+    alerts_toml,
+    die_with_parent,
+    pick_port,
+    record_files,
+)
+
 __all__ = ["Child", "NetworkConfig", "main", "register", "run_network"]
 
 _log = logging.getLogger("central_reader.network")
@@ -55,7 +61,6 @@ DEFAULT_SITES = ("township-a", "township-b", "township-c")
 ALERT_CODES = frozenset({"STEMI"})
 EXIT_CHILD_DIED = 1
 EXIT_STARTUP = 3
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,73 +101,6 @@ class _State:
     alert_ids: set[str] = field(default_factory=set)
     queued_at: dict[str, float] = field(default_factory=dict)
     reports: set[str] = field(default_factory=set)  # report ids seen in the carts' outboxes
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-
-
-def _port_free(hostport: str) -> bool:
-    host, _, port = hostport.rpartition(":")
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, int(port)))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _pick(hostport: str) -> str:
-    """``hostport`` when it is free, else the same host on a free port (port 0: any)."""
-    host, _, port = hostport.rpartition(":")
-    if port != "0" and _port_free(hostport):
-        return hostport
-    return f"{host}:{_free_port(host)}"
-
-
-def _record_files(paths: Sequence[Path]) -> list[list[Path]]:
-    """Each input record as the list of its files (header + data + annotations)."""
-    from edge_agent.io import iter_record_paths
-
-    out: list[list[Path]] = []
-    for given in paths:
-        for main_file in iter_record_paths(given):
-            stem = main_file.with_suffix("")
-            files = sorted(
-                p for p in main_file.parent.glob(stem.name + ".*") if p.is_file()
-            )
-            out.append(files or [main_file])
-    return out
-
-
-def _alerts_cli() -> tuple[bool, set[str], set[str]]:
-    """(alerts subcommand present, its ``watch`` options, ``serve`` options)."""
-    from central_reader.cli import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    serve_opts = {o for a in sub.choices["serve"]._actions for o in a.option_strings}
-    alerts = sub.choices.get("alerts")
-    if alerts is None:
-        return False, set(), serve_opts
-    inner = next(
-        (a for a in alerts._actions if isinstance(a, argparse._SubParsersAction)), None
-    )
-    watch = None if inner is None else inner.choices.get("watch")
-    if watch is None:
-        return False, set(), serve_opts
-    return True, {o for a in watch._actions for o in a.option_strings}, serve_opts
 
 
 class Network:
@@ -214,7 +152,7 @@ class Network:
             text=True,
             env=full_env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, before exec
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, before exec
         )
         child = Child(name, proc)
         child.pump = threading.Thread(target=self._pump, args=(child,), daemon=True)
@@ -251,8 +189,8 @@ class Network:
     def start_central(self, serve_opts: set[str], alerts_file: Path | None) -> None:
         """``ecg-central serve --dev --insecure`` and wait for ``ready``."""
         cfg = self.config
-        self.listen = _pick(cfg.listen)
-        self.http = _pick(cfg.http)
+        self.listen = pick_port(cfg.listen)
+        self.http = pick_port(cfg.http)
         argv = [sys.executable, "-m", "central_reader", "serve", "--db", self.db,
                 "--listen", self.listen, "--http", self.http, "--insecure", "--dev",
                 "--dev-tokens", str(cfg.workdir / "dev-tokens.json"), "--grace", "2"]
@@ -349,7 +287,7 @@ class Network:
     def start_agents(self) -> None:
         """Deal the records out to the sites' export folders; an ``ecg-edge watch`` each."""
         cfg = self.config
-        records = _record_files(cfg.records)
+        records = record_files(cfg.records)
         self.expected_records = len(records)
         for i, files in enumerate(records):
             site = cfg.sites[i % len(cfg.sites)]
@@ -517,11 +455,11 @@ def _run(net: Network) -> int:
     if cfg.workdir.exists() and not cfg.keep:
         shutil.rmtree(cfg.workdir)
     cfg.workdir.mkdir(parents=True, exist_ok=True)
-    has_alerts, watch_opts, serve_opts = _alerts_cli()
+    has_alerts, watch_opts, serve_opts = alerts_cli()
     alerts_file = None
     if has_alerts and serve_opts & {"--alerts-config", "--alerts"}:
         alerts_file = cfg.workdir / "alerts.toml"
-        alerts_file.write_text(_alerts_toml(net.hospital_id), encoding="utf-8")
+        alerts_file.write_text(alerts_toml(net.hospital_id), encoding="utf-8")
     t0 = time.monotonic()
     net.say(f"starting the central reader ({net.db})")
     net.start_central(serve_opts, alerts_file)
@@ -571,22 +509,6 @@ def _run(net: Network) -> int:
                 net.say(f"ecg-central network: {missing} within {cfg.alert_timeout_s:g} s")
                 return EXIT_CHILD_DIED
     return 0
-
-
-def _alerts_toml(hospital_id: str) -> str:
-    from central_reader.cli import DEV_COUNTY
-
-    return (
-        "[alerts]\n"
-        'codes = ["STEMI"]\n'
-        'min_priority = "critical"\n\n'
-        f"[hospitals.{hospital_id}]\n"
-        f'county = "{DEV_COUNTY}"\n'
-        'name = "Development chest-pain centre"\n\n'
-        "[[routes]]\n"
-        f'county = "{DEV_COUNTY}"\n'
-        f'hospital = "{hospital_id}"\n'
-    )
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
