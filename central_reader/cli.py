@@ -161,7 +161,9 @@ def _serve(ns: argparse.Namespace) -> int:
     # The reading station page (issue 7); imported here so the other subcommands start fast.
     from central_reader.web import register_routes
 
-    register_routes(http_app)
+    register_routes(
+        http_app, alert_codes=alerts.alerts.config.codes if alerts is not None else ()
+    )
     try:
         http_server = start_http(http_app, ns.http)
     except OSError as exc:

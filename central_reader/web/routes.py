@@ -10,7 +10,7 @@ Routes (JSON bodies and answers, UTF-8)::
 
     GET  /                                  the page (static/index.html)
     GET  /static/<file>                     its scripts and stylesheet (a fixed allow-list)
-    GET  /api/v1/session                    who the token belongs to
+    GET  /api/v1/session                    who the token belongs to, the alerting codes
     GET  /api/v1/vocabulary                 statements a reader can add (zh + en)
     GET  /api/v1/queue?limit=&include_claimed=
     POST /api/v1/records/<id>/claim         {"lease_seconds": n}?      -> {"item"}
@@ -29,7 +29,7 @@ import base64
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -228,8 +228,15 @@ class ReadingStation:
         Where index.html, app.js, ecg-paper.js, i18n.js and style.css live.
     """
 
-    def __init__(self, service: ReadingService, static_dir: Path = STATIC_DIR) -> None:
+    def __init__(
+        self,
+        service: ReadingService,
+        static_dir: Path = STATIC_DIR,
+        *,
+        alert_codes: Iterable[str] = (),
+    ) -> None:
         self.service = service
+        self.alert_codes = frozenset(alert_codes)
         self._static = {
             p.name: (p, _CONTENT_TYPES[p.suffix])
             for p in sorted(static_dir.iterdir())
@@ -319,7 +326,8 @@ class ReadingStation:
     def _session(self, request: HttpRequest, m: re.Match[str]) -> HttpResponse:
         p = self._principal(request)
         return _json({"user_id": p.user_id, "name": p.name, "role": p.role.value,
-                      "county_id": p.county_id, "now": _iso(self.service.now())})
+                      "county_id": p.county_id, "now": _iso(self.service.now()),
+                      "alert_codes": sorted(self.alert_codes)})
 
     def _vocabulary(self, request: HttpRequest, m: re.Match[str]) -> HttpResponse:
         self._principal(request)
@@ -383,8 +391,12 @@ class ReadingStation:
         return _json({"report": _report_json(report)})
 
 
-def register_routes(app: HttpApp) -> ReadingStation:
-    """Mount the reading station on ``app`` (using ``app.service``) and return it."""
-    station = ReadingStation(app.service)
+def register_routes(app: HttpApp, *, alert_codes: Iterable[str] = ()) -> ReadingStation:
+    """Mount the reading station on ``app`` (using ``app.service``) and return it.
+
+    ``alert_codes``: the finding codes that raise a chest-pain alert (the alerts service's
+    configuration; empty without one). The page warns before a signed report drops one.
+    """
+    station = ReadingStation(app.service, alert_codes=alert_codes)
     station.register(app)
     return station

@@ -90,10 +90,26 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     store.close()
 
 
-def start_http_app(service: ReadingService) -> HttpServer:
+def start_http_app(
+    service: ReadingService, alert_codes: frozenset[str] = frozenset()
+) -> HttpServer:
     app = HttpApp(service, service.metrics)
-    register_routes(app)
+    register_routes(app, alert_codes=alert_codes)
     return start_http(app, "127.0.0.1:0")
+
+
+def test_session_names_the_alerting_codes_of_the_central(env: Env) -> None:
+    # the page warns before a signed report drops one of these (it cancels the alert)
+    server = start_http_app(env.service, frozenset({"VT", "STEMI"}))
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", "/api/v1/session",
+                     headers={"Authorization": f"Bearer {env.tokens['reader']}"})
+        body = json.loads(conn.getresponse().read())
+        conn.close()
+    finally:
+        server.stop()
+    assert body["alert_codes"] == ["STEMI", "VT"], body
 
 
 def test_vocabulary_covers_triage_codes_and_common_statements() -> None:
@@ -146,6 +162,7 @@ def test_api_needs_a_reader_token(env: Env) -> None:
     assert status == 403, body
     status, _, body = env.call("GET", "/api/v1/session")
     assert status == 200 and body["user_id"] == "dr-li" and body["role"] == "cardiologist"
+    assert body["alert_codes"] == [], "no alerts service in this harness: nothing alerts"
     status, headers, _ = env.call("GET", "/api/v1/session")
     assert headers["cache-control"] == "no-store", headers
 

@@ -18,9 +18,10 @@ const IDLE_MS = Number(params.get("idle_ms")) || 240000;
 let lastActivity = Date.now();
 const PRIORITY_ORDER = ["critical", "warning", "unreadable", "routine"];
 const CRITICAL_CODES = new Set(["STEMI", "VT", "VF", "ASYSTOLE", "AVB3"]);
-// Codes that raise a chest-pain alert (the central's default alerts configuration). A signed
-// report confirms the alert when it keeps the code and cancels it when it does not.
-const ALERT_CODES = new Set(["STEMI"]);
+// Codes that raise a chest-pain alert, as the central's alerts configuration says (session
+// `alert_codes`; empty when the central runs no alerts). A signed report confirms the alert
+// when it keeps the code and cancels it when it does not.
+let ALERT_CODES = new Set();
 
 const $ = (id) => document.getElementById(id);
 
@@ -93,6 +94,7 @@ async function signIn(token) {
   state.token = token;
   try {
     state.me = await api("GET", "/session");
+    ALERT_CODES = new Set(state.me.alert_codes || []);
     // The service decides who may read the queue (a device or hospital token may not).
     await api("GET", "/queue?limit=1");
   } catch (err) {
