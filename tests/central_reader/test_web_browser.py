@@ -12,7 +12,6 @@ import json
 import re
 import statistics
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -25,13 +24,12 @@ from tests.central_reader.web_support import (
     ANALYSIS_SOURCE,
     ARTIFACTS,
     BROWSER_MARKS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ROOT,
     SAMPLES_TO_SUBMIT,
-    Central,
     back_to_queue,
+    chromium,
     ingest_samples,
+    reader_api,
     start_central,
     submit_request,
 )
@@ -39,20 +37,8 @@ from tests.central_reader.web_support import (
 OPEN_BUDGET_MS = 300.0
 
 pytestmark = BROWSER_MARKS
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="the playwright Python package is not installed")
-
-
-def _api(central: Central, method: str, path: str, body: dict[str, Any] | None = None
-         ) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{central.url}/api/v1{path}", method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {central.tokens['cardiologist']}",
-                 "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
+# skips the module when the playwright package is not installed
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +48,8 @@ def station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     try:
         records = ingest_samples(central)
         earlier = records[0][1]
-        _api(central, "POST", f"/records/{earlier}/claim", {})
-        _api(central, "POST", f"/records/{earlier}/sign", {
+        reader_api(central, "POST", f"/records/{earlier}/claim", {})
+        reader_api(central, "POST", f"/records/{earlier}/sign", {
             "findings": [{"code": "NORMAL", "label_en": "Normal ECG",
                           "label_zh": "正常心电图", "priority": "routine"}],
             "free_text": "", "conclusion": "正常心电图",
@@ -75,12 +61,8 @@ def station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                               args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture()
@@ -349,7 +331,7 @@ def test_reading_workflow_draw_measure_edit_sign(
     page.emulate_media(media="screen")
 
     # The report as stored by the service, and as streamed back to the township.
-    detail = _api(central, "GET", f"/records/{first}")
+    detail = reader_api(central, "GET", f"/records/{first}")
     assert [r["version"] for r in detail["reports"]] == [1, 2], detail["reports"]
     assert detail["reports"][1]["amend_reason"] == "部位描述补充", detail["reports"][1]
     report = detail["reports"][0]
@@ -470,7 +452,7 @@ def test_hidpi_zoom_and_keyboard_navigation(browser: Any, station: dict[str, Any
         (ARTIFACTS / "web_open_timing_dpr2.json").write_text(json.dumps(
             {"what": "open time at devicePixelRatio 2 (N, then J; not asserted)",
              "timings": timings}, indent=2))
-        queue = _api(central, "GET", "/queue?include_claimed=1")["items"]
+        queue = reader_api(central, "GET", "/queue?include_claimed=1")["items"]
         status = {i["record_id"]: i["status"] for i in queue}
         assert status[rows[0]] == "queued", f"J must release the record it leaves: {status}"
         assert status[rows[1]] == "claimed", f"J must claim the next record: {status}"
@@ -518,7 +500,7 @@ def test_lease_renewed_only_while_the_reader_is_active(
     rid = _open_row(page, 0)["recordId"]
 
     def lease() -> str:
-        items = _api(central, "GET", "/queue?include_claimed=1")["items"]
+        items = reader_api(central, "GET", "/queue?include_claimed=1")["items"]
         return str(next(i for i in items if i["record_id"] == rid)["lease_expires_at"])
 
     first = lease()

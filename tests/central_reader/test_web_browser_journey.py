@@ -14,7 +14,6 @@ Debian's chromium by Playwright.
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,19 +26,18 @@ from central_reader import serde
 from tests.central_reader.web_support import (
     ARTIFACTS,
     BROWSER_MARKS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     Central,
     Sample,
     back_to_queue,
+    chromium,
+    reader_api,
     start_central,
     submit_request,
 )
 
 pytestmark = BROWSER_MARKS
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright Python package is not installed"
-)
+# skips the module when the playwright package is not installed
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 STEMI = Sample("21", "P-J021", 3.0, "site-a", "critical", ("STEMI",))
 AF = Sample("A0003", "P-J003", 5.0, "site-b", "warning", ("AF",))
@@ -106,16 +104,6 @@ def _submit(central: Central) -> dict[str, tuple[str, dict[str, Any]]]:
     return out
 
 
-def _api(central: Central, method: str, path: str) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{central.url}/api/v1{path}",
-        method=method,
-        headers={"Authorization": f"Bearer {central.tokens['cardiologist']}"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return dict(json.loads(resp.read()))
-
-
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     central = start_central(tmp_path_factory.mktemp("central-journey"))
@@ -127,13 +115,8 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _page(
@@ -312,7 +295,7 @@ def test_paper_grid_and_calibration_measured_in_pixels(
     page.wait_for_selector("#sign-status:has-text('未签发')")
     assert asked and "撤销预警" in asked[0] and "STEMI" in asked[0], asked
     assert page.get_attribute("#signature", "data-signed") == "false", "signed anyway"
-    item = _api(journey["central"], "GET", f"/records/{rows[0]}")["item"]
+    item = reader_api(journey["central"], "GET", f"/records/{rows[0]}")["item"]
     assert item["status"] != "signed", item
 
 
@@ -436,7 +419,7 @@ def test_one_proposal_per_code_and_a_long_record_paged(
     page.keyboard.press("c")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector('#signature[data-signed="true"]')
-    report = _api(central, "GET", f"/records/{rid}")["reports"][0]
+    report = reader_api(central, "GET", f"/records/{rid}")["reports"][0]
     pvcs = [f for f in report["findings"] if f["code"] == "PVC"]
     assert len(pvcs) == 1, report["findings"]
     assert pvcs[0]["source"] == f"rules:pvc-timed + {MODEL_PVC}", pvcs[0]
@@ -562,7 +545,7 @@ def test_correct_a_measurement_and_esc_in_a_field(
     page.keyboard.press("c")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector('#signature[data-signed="true"]')
-    report = _api(central, "GET", f"/records/{rid}")["reports"][0]
+    report = reader_api(central, "GET", f"/records/{rid}")["reports"][0]
     text = report["free_text"]
     assert text.splitlines()[0] == note, f"corrections not in the report: {text!r}"
     assert f"QT 间期 330 ms (机器 {iv['qt']:.0f})" in text and "房颤伴快心室率" in text, (
@@ -586,7 +569,7 @@ def test_correct_a_measurement_and_esc_in_a_field(
     page.wait_for_selector('#signature[data-version="2"]')
     back_to_queue(page)
     page.wait_for_selector(f'{row}[data-version="2"]')
-    reports = _api(central, "GET", f"/records/{rid}")["reports"]
+    reports = reader_api(central, "GET", f"/records/{rid}")["reports"]
     assert [r["version"] for r in reports] == [1, 2], reports
     assert reports[1]["amend_reason"] == "结论补充心室率", reports[1]
     assert reports[1]["free_text"] == text, "the amendment lost the corrections"

@@ -27,14 +27,13 @@ import pytest
 from tests.central_reader.web_support import (
     ARTIFACTS,
     BROWSER_MARKS,
-    CHROMIUM,
     ROOT,
+    chromium,
 )
 
 pytestmark = BROWSER_MARKS
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright Python package is not installed"
-)
+# skips the module when the playwright package is not installed
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 
 class Lines:
@@ -129,47 +128,38 @@ def test_signed_report_reaches_the_township(
     url = lines.wait_for(r"reading page\s+(http://\S+)", 120)[1]
     token = lines.wait_for(r"reader token\s+(ecgt_\S+)", 10)[1]
     lines.wait_for(r"all 2 records are at the central", 180)
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu"],
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.fill("#token-input", token)
+        page.click("#signin-button")
+        page.wait_for_selector("#queue-body tr")
+        rows = page.eval_on_selector_all(
+            "#queue-body tr",
+            "rs => rs.map(r => [r.dataset.recordId, r.dataset.priority,"
+            " r.querySelector('td.site').innerText, r.innerText])",
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(15_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url)
-            page.fill("#token-input", token)
-            page.click("#signin-button")
-            page.wait_for_selector("#queue-body tr")
-            rows = page.eval_on_selector_all(
-                "#queue-body tr",
-                "rs => rs.map(r => [r.dataset.recordId, r.dataset.priority,"
-                " r.querySelector('td.site').innerText, r.innerText])",
-            )
-            assert len(rows) == 2, rows
-            rid, prio, site, text = rows[0]
-            assert prio == "critical" and "急性ST段抬高型心肌梗死" in text, rows
-            assert rows[1][1] == "routine", rows
-            page.click(f'#queue-body tr[data-record-id="{rid}"]')
-            page.wait_for_selector(f'body[data-opened-record="{rid}"]', state="attached")
-            stemi = page.get_attribute(
-                '#findings-list li[data-code="STEMI"]', "data-sources"
-            )
-            assert stemi == "model", f"STEMI source shown as {stemi!r}"
-            page.keyboard.press("c")
-            page.fill("#free-text", "V2-V4 ST段抬高，请立即转诊胸痛中心")
-            page.focus("#free-text")
-            page.keyboard.press("Control+Enter")
-            page.wait_for_selector('#signature[data-signed="true"]')
-            conclusion = page.input_value("#conclusion")
-            page.screenshot(path=str(ARTIFACTS / "web_network_signed.png"), full_page=True)
-            assert not errors, errors
-        finally:
-            browser.close()
+        assert len(rows) == 2, rows
+        rid, prio, site, text = rows[0]
+        assert prio == "critical" and "急性ST段抬高型心肌梗死" in text, rows
+        assert rows[1][1] == "routine", rows
+        page.click(f'#queue-body tr[data-record-id="{rid}"]')
+        page.wait_for_selector(f'body[data-opened-record="{rid}"]', state="attached")
+        stemi = page.get_attribute(
+            '#findings-list li[data-code="STEMI"]', "data-sources"
+        )
+        assert stemi == "model", f"STEMI source shown as {stemi!r}"
+        page.keyboard.press("c")
+        page.fill("#free-text", "V2-V4 ST段抬高，请立即转诊胸痛中心")
+        page.focus("#free-text")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector('#signature[data-signed="true"]')
+        conclusion = page.input_value("#conclusion")
+        page.screenshot(path=str(ARTIFACTS / "web_network_signed.png"), full_page=True)
+        assert not errors, errors
     assert "急性ST段抬高型心肌梗死" in conclusion, conclusion
     seen = lines.wait_for(
         rf"\[{site}\] report v1 for record {rid} at the cart, signed by"

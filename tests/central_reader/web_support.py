@@ -15,7 +15,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -258,3 +261,36 @@ def back_to_queue(pg: Any) -> None:
     pg.keyboard.press("Escape")
     pg.wait_for_selector("#queue-view:not([hidden])")
     pg.wait_for_selector("#queue-body tr")
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's chromium under Playwright, headless (the artifacts folder made first)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def reader_api(
+    central: Central, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Call the reading station's JSON API as the development cardiologist."""
+    req = urllib.request.Request(
+        f"{central.url}/api/v1{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {central.tokens['cardiologist']}",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return dict(json.loads(resp.read()))
