@@ -63,7 +63,8 @@ from edge_agent.dsp.rhythm import rhythm_findings
 from edge_agent.triage import TriageModel, load_default_model
 from edge_agent.triage import rules as rules_now
 from edge_agent.triage.conduction import measure_qrs_shapes, pvc_evidence
-from edge_agent.types import Finding, normalize_lead_name
+from edge_agent.types import Finding
+from models.datasets import read_wfdb
 from models.evidence import wilson
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,12 +120,6 @@ def code_state() -> dict[str, Any]:
 def load_baseline_rules() -> types.ModuleType:
     """The rules module as committed at ``BASELINE`` (no working-tree file touched)."""
     return module_at(BASELINE, "edge_agent/triage/rules.py", "_rules_baseline")
-
-
-def _read(path: Path) -> tuple[np.ndarray, float, tuple[str, ...]]:
-    rec = wfdb.rdrecord(str(path))
-    x = np.nan_to_num(np.asarray(rec.p_signal, dtype=np.float64).T)
-    return x, float(rec.fs), tuple(normalize_lead_name(n) for n in rec.sig_name)
 
 
 def _calls(
@@ -203,7 +198,7 @@ def ptbxl(base: types.ModuleType, model: TriageModel) -> Iterator[Item]:
         rows = list(csv.DictReader(fh))
     for row in rows:
         codes = ast.literal_eval(row["scp_codes"])
-        x, fs, leads = _read(root / row["filename_hr"])
+        x, fs, leads = read_wfdb(root / row["filename_hr"])
         part = "held" if int(row["strat_fold"]) >= 9 else "tune"
         truth = {
             "RBBB": "CRBBB" in codes,
@@ -228,7 +223,7 @@ def ludb(base: types.ModuleType, model: TriageModel) -> Iterator[Item]:
             "LBBB": "complete left bundle branch block" in cond,
             "PVC": "ventricular extrasystole" in row["Extrasystolies"].lower(),
         }
-        x, fs, leads = _read(path)
+        x, fs, leads = read_wfdb(path)
         a = analyze(x, fs, leads, model=model)
         yield _item(a, base, "ludb", row["ID"], "external", truth)
 
@@ -239,7 +234,7 @@ def dx_sets(base: types.ModuleType, model: TriageModel) -> Iterator[Item]:
             line = next((ln for ln in hea.read_text().splitlines() if "Dx" in ln), "")
             dx = {d.strip() for d in line.split(":", 1)[-1].split(",")}
             got = {_SNOMED.get(d) or _CPSC.get(d) for d in dx} - {None}
-            x, fs, leads = _read(hea.with_suffix(""))
+            x, fs, leads = read_wfdb(hea.with_suffix(""))
             x = x[:, : int(10 * fs)]
             truth = {c: c in got for c in CLASSES}
             a = analyze(x, fs, leads, model=model)
@@ -252,7 +247,7 @@ def mitdb(base: types.ModuleType, model: TriageModel) -> Iterator[Item]:
         rec = hea.stem
         if rec in _MITDB_PACED:
             continue
-        x, fs, leads = _read(root / rec)
+        x, fs, leads = read_wfdb(root / rec)
         ann = wfdb.rdann(str(root / rec), "atr")
         s = np.asarray(ann.sample)
         sym = np.asarray(ann.symbol)

@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 
 from edge_agent.types import normalize_lead_name
 
-__all__ = ["CLASSES", "Example", "SHARED", "load_split", "load_external_stemi"]
+__all__ = ["CLASSES", "SHARED", "Example", "load_external_stemi", "load_split", "read_wfdb"]
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CLASSES: tuple[str, ...] = (
@@ -86,7 +86,10 @@ def _lab(pos: set[str], known: set[str] | None = None) -> tuple[np.ndarray, np.n
     return y, k
 
 
-def _read(path: Path, channels: list[int] | None = None) -> tuple[np.ndarray, float, tuple]:
+def read_wfdb(
+    path: Path, channels: list[int] | None = None
+) -> tuple[np.ndarray, float, tuple]:
+    """A WFDB record as (leads, samples) mV (NaN as 0), its fs and normalised lead names."""
     rec = wfdb.rdrecord(str(path), channels=channels)
     x = np.nan_to_num(np.asarray(rec.p_signal, dtype=np.float64).T)
     return x, float(rec.fs), tuple(normalize_lead_name(n) for n in rec.sig_name)
@@ -124,7 +127,7 @@ def _ptbxl(root: Path) -> Iterator[Example]:
             if code in codes:
                 pos.add(cls)
         y, k = _lab(pos)
-        x, fs, leads = _read(root / row["filename_hr"])
+        x, fs, leads = read_wfdb(root / row["filename_hr"])
         age = float(row["age"]) if row["age"] and float(row["age"]) < 120 else None
         tags = {"inj": "1"} if _INJ & set(codes) else {}
         yield Example(
@@ -199,7 +202,7 @@ def _ludb(root: Path) -> Iterator[Example]:
         if "undefined ischemia" in isch:
             k[_C["MI_OLD"]] = False
             k[_C["STEMI"]] = rid in LUDB_STEMI
-        x, fs, leads = _read(path)
+        x, fs, leads = read_wfdb(path)
         sex = {"M": "male", "F": "female"}.get(row["Sex"].strip())
         try:
             age = float(row["Age"].strip().strip(">"))
@@ -228,7 +231,7 @@ def _cinc2017(root: Path, train_windows: int = 3) -> Iterator[Example]:
             y, k = _lab(set(), {"AF", "NOISE", "PVC", "LBBB", "RBBB"})
         else:  # other rhythm: not normal, not AF, not noise
             y, k = _lab(set(), {"AF", "NOISE", "NORMAL"})
-        x, fs, _ = _read(root / name)
+        x, fs, _ = read_wfdb(root / name)
         n = int(WINDOW_S * fs)
         starts = [0] if split != "train" else list(range(0, max(x.shape[1] - n, 0) + 1, n))
         for i, s in enumerate(starts[:train_windows]):
@@ -270,7 +273,7 @@ def _mitdb(root: Path, per_kind: int = 12, seed: int = 7) -> Iterator[Example]:
     for rec in records:
         if rec in _MITDB_SKIP:
             continue
-        x, fs, leads = _read(root / rec)
+        x, fs, leads = read_wfdb(root / rec)
         ann = wfdb.rdann(str(root / rec), "atr")
         samples = np.asarray(ann.sample)
         symbols = np.asarray(ann.symbol)
@@ -363,7 +366,7 @@ def _dx_examples(root: Path, name: str) -> Iterator[Example]:
         if dx in (["426783006"], ["Normal"]):
             pos.add("NORMAL")
         y, k = _lab(pos, {"NORMAL", "AF", "PVC", "LBBB", "RBBB", "NOISE"})  # type: ignore[arg-type]
-        x, fs, leads = _read(hea.with_suffix(""))
+        x, fs, leads = read_wfdb(hea.with_suffix(""))
         x = x[:, : int(WINDOW_S * fs)]
         yield Example(name, hea.stem, f"{name}:{hea.stem}", "train", fs, leads, x, y, k)
 
@@ -404,7 +407,7 @@ def load_external_stemi(root: Path = SHARED) -> list[Example]:
         rec = row["record"]
         patient = rec.split("_")[0]
         reason = row["reason_for_admission"]
-        x, fs, leads = _read(base / rec, channels=list(range(12)))
+        x, fs, leads = read_wfdb(base / rec, channels=list(range(12)))
         if patient in PTB_ACUTE:
             y, k = _lab({"STEMI"}, {"STEMI", "NORMAL"})
         elif reason == "Healthy control":
@@ -430,7 +433,7 @@ def load_external_stemi(root: Path = SHARED) -> list[Example]:
         out.append(yield_ex)
     recs = root / "ptbdb_records"
     for name in ("s0015lre", "s0017lre", "s0043lre"):
-        x, fs, leads = _read(recs / name, channels=list(range(12)))
+        x, fs, leads = read_wfdb(recs / name, channels=list(range(12)))
         n = int(WINDOW_S * fs)
         for w in range(x.shape[1] // n):
             y, k = _lab({"STEMI"}, {"STEMI", "NORMAL"})
